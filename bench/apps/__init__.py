@@ -1,0 +1,1 @@
+"""Reference apps the rendered service is compared with; they run in the rendered project's venv."""

@@ -1,0 +1,195 @@
+"""``python -m bench``: render (or reuse) the service, measure it against plain FastAPI, report.
+
+The exit code says whether the benchmark *ran*, never whether a target was met: these machines
+are shared and noisy, so a number is information for a human, not a gate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from bench.measure import Targets, measure_coldstart, measure_inprocess, measure_load
+from bench.plan import FULL, QUICK, Plan, Runtime, choose_cpus, with_overrides
+from bench.project import (
+    REPO_ROOT,
+    Project,
+    clean_env,
+    describe_venv,
+    install,
+    read_package_name,
+    render,
+    template_commit,
+)
+from bench.report import emit, render_report, write_json
+from bench.scenarios import SCENARIOS, Scenario
+
+MEASUREMENTS = ("load", "inprocess", "coldstart")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command line: a preset (full by default, ``--quick`` for a smoke run) plus overrides."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run of a few seconds")
+    parser.add_argument("--project", type=Path, help="reuse this rendered project (no render)")
+    parser.add_argument("--template", type=Path, default=REPO_ROOT, help="template repository")
+    parser.add_argument(
+        "--data", action="append", default=[], metavar="KEY=VALUE", help="copier answer"
+    )
+    parser.add_argument(
+        "--scenario", action="append", choices=sorted(SCENARIOS), help="default: all"
+    )
+    parser.add_argument("--skip", action="append", default=[], choices=MEASUREMENTS)
+    parser.add_argument("--no-pin", action="store_true", help="do not pin app and wrk to cores")
+    parser.add_argument("--profile", action="store_true", help="print a cProfile of the service")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory and logs")
+    parser.add_argument("--results-dir", type=Path, default=REPO_ROOT / "bench" / "results")
+    for field in (
+        "rounds",
+        "duration_s",
+        "warmup_s",
+        "connections",
+        "iterations",
+        "repeats",
+        "cold_runs",
+    ):
+        parser.add_argument(f"--{field.replace('_', '-')}", dest=field, type=int)
+    return parser.parse_args(argv)
+
+
+def choose_plan(args: argparse.Namespace) -> Plan:
+    """Take the preset and apply the command line's explicit sizes."""
+    names = (
+        "rounds",
+        "duration_s",
+        "warmup_s",
+        "connections",
+        "iterations",
+        "repeats",
+        "cold_runs",
+    )
+    return with_overrides(
+        QUICK if args.quick else FULL, {name: getattr(args, name) for name in names}
+    )
+
+
+def prepare_project(
+    args: argparse.Namespace, workdir: Path
+) -> tuple[Project, dict[str, float] | None]:
+    """Render and install a fresh service, or reuse ``--project`` as it is.
+
+    A reused project is synced only when it has no venv yet: ``uv sync --no-dev`` would remove
+    the dev tools a developer installed there.
+    """
+    if args.project is None:
+        root = workdir / "project"
+        data = dict(item.split("=", 1) for item in args.data)
+        timings = {"copier_s": render(args.template.resolve(), root, data)}
+        timings["install_s"] = install(root)
+        return Project(root, read_package_name(root)), timings
+    root = args.project.resolve()
+    project = Project(root, read_package_name(root))
+    if not project.python.exists():
+        return project, {"copier_s": float("nan"), "install_s": install(root)}
+    return project, None
+
+
+def service_env(project: Project, scenarios: list[Scenario]) -> dict[str, str]:
+    """Production settings with the JSON access log on for every path, ``/health`` included."""
+    settings = {
+        "ENVIRONMENT": "production",
+        "LOGGING__FORMAT": "json",
+        "LOGGING__LEVEL": "INFO",
+        "LOGGING__ACCESS_LOG": "true",
+        "LOGGING__ACCESS_LOG_EXCLUDE_PATHS": "[]",
+    }
+    for scenario in scenarios:
+        settings.update(scenario.service_env)
+    return {project.env_prefix + key: value for key, value in settings.items()}
+
+
+def make_runtime(
+    project: Project, env: dict[str, str], workdir: Path, pin: bool
+) -> tuple[Runtime, dict[str, str | None]]:
+    """Use uvloop and httptools when the venv has them (uvicorn's fast extras), for both apps."""
+    versions = describe_venv(project)
+    server_cpu, client_cpu = choose_cpus(pin)
+    runtime = Runtime(
+        python=project.python,
+        loop="uvloop" if versions.get("uvloop") else "asyncio",
+        http="httptools" if versions.get("httptools") else "h11",
+        server_cpu=server_cpu,
+        client_cpu=client_cpu,
+        env=clean_env(project.env_prefix, env),
+        workdir=workdir,
+    )
+    return runtime, versions
+
+
+def run_scenario(
+    scenario: Scenario, project: Project, plan: Plan, runtime: Runtime, args: argparse.Namespace
+) -> dict[str, Any]:
+    """Run every measurement not skipped for one scenario."""
+    targets: Targets = {"plain": scenario.plain_target, "service": project.target}
+    result: dict[str, Any] = {"description": scenario.description, "targets": targets}
+    if "load" not in args.skip:
+        result["load"] = measure_load(targets, scenario, plan, runtime)
+    if "inprocess" not in args.skip:
+        result["inprocess"] = measure_inprocess(targets, scenario, plan, runtime, args.profile)
+    if "coldstart" not in args.skip:
+        result["coldstart"] = measure_coldstart(targets, plan, runtime)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark, print the report, write the JSON result; 0 when it ran."""
+    args = parse_args(argv)
+    plan = choose_plan(args)
+    scenarios = [SCENARIOS[name] for name in args.scenario or sorted(SCENARIOS)]
+    workdir = Path(tempfile.mkdtemp(prefix="bench-"))
+    try:
+        project, render_timings = prepare_project(args, workdir)
+        runtime, versions = make_runtime(
+            project, service_env(project, scenarios), workdir, not args.no_pin
+        )
+        meta: dict[str, Any] = {
+            "template": str(args.template.resolve()),
+            "template_commit": template_commit(args.template),
+            "project": str(project.root),
+            "mode": "quick" if args.quick else "full",
+            "plan": asdict(plan),
+            "runtime": {key: value for key, value in asdict(runtime).items() if key != "env"},
+            "versions": versions,
+            "render": render_timings,
+            "cpu_count": os.cpu_count(),
+        }
+        result = {
+            "meta": meta,
+            "scenarios": {s.name: run_scenario(s, project, plan, runtime, args) for s in scenarios},
+        }
+        emit(render_report(result))
+        if args.profile:
+            emit(profiles(result))
+        path = write_json(result, args.results_dir, meta["mode"])
+        emit(f"\nresult written to {path}\n")
+    finally:
+        if args.keep:
+            emit(f"work directory kept: {workdir}\n")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+def profiles(result: dict[str, Any]) -> str:
+    """Collect the service's cProfile summaries, one per scenario."""
+    parts = []
+    for name, scenario in result["scenarios"].items():
+        text = scenario.get("inprocess", {}).get("service", {}).get("profile")
+        if text:
+            parts.append(f"\n=== cProfile of the service, scenario {name} (main thread)\n{text}")
+    return "".join(parts)

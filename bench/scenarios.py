@@ -1,0 +1,42 @@
+"""What is measured: one endpoint, served by the rendered service and by a reference app.
+
+A scenario is the unit later issues extend: a database GET-by-id compared with a minimal
+FastAPI + SQLAlchemy endpoint (issue 3), or a ``/health``-like endpoint with every middleware on
+(issue 5). Adding one means writing its reference app under ``bench/apps`` and registering it
+here; the load, in-process and cold-start drivers take any ``module:factory`` target.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One endpoint compared between the rendered service and a reference ("plain") app.
+
+    ``plain_target`` is a ``module:factory`` importable in the rendered project's venv with the
+    template repository's root on ``sys.path``. ``service_env`` holds extra settings for the
+    service *without* its env prefix (``LOGGING__LEVEL``), so the scenario works for any
+    package name.
+    """
+
+    name: str
+    description: str
+    path: str
+    expected_status: int
+    expected_json: object
+    plain_target: str
+    service_env: dict[str, str] = field(default_factory=dict)
+
+
+HEALTH = Scenario(
+    name="health",
+    description="GET /health: service with every middleware and JSON access log on, vs plain",
+    path="/health",
+    expected_status=200,
+    expected_json={"status": "ok"},
+    plain_target="bench.apps.plain:create_app",
+)
+
+SCENARIOS: dict[str, Scenario] = {scenario.name: scenario for scenario in (HEALTH,)}
