@@ -1,4 +1,4 @@
-"""``python -m bench``: render (or reuse) the service, measure it against plain FastAPI, report.
+"""Render (or reuse) the service, measure it against plain FastAPI, report: ``python -m bench``.
 
 The exit code says whether the benchmark *ran*, never whether a target was met: these machines
 are shared and noisy, so a number is information for a human, not a gate.
@@ -30,6 +30,15 @@ from bench.report import emit, render_report, write_json
 from bench.scenarios import SCENARIOS, Scenario
 
 MEASUREMENTS = ("load", "inprocess", "coldstart")
+SIZE_HELP = {
+    "rounds": "load rounds; each measures both apps, alternating who goes first",
+    "duration_s": "seconds of one wrk run",
+    "warmup_s": "seconds of wrk warm-up per app, not recorded",
+    "connections": "wrk keep-alive connections",
+    "iterations": "in-process requests per repeat",
+    "repeats": "in-process repeats per app",
+    "cold_runs": "fresh interpreters per app for the cold start",
+}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -49,33 +58,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--profile", action="store_true", help="print a cProfile of the service")
     parser.add_argument("--keep", action="store_true", help="keep the work directory and logs")
     parser.add_argument("--results-dir", type=Path, default=REPO_ROOT / "bench" / "results")
-    for field in (
-        "rounds",
-        "duration_s",
-        "warmup_s",
-        "connections",
-        "iterations",
-        "repeats",
-        "cold_runs",
-    ):
-        parser.add_argument(f"--{field.replace('_', '-')}", dest=field, type=int)
+    sizes = parser.add_argument_group("sizes (override the preset; see bench/plan.py)")
+    for name, meaning in SIZE_HELP.items():
+        sizes.add_argument(f"--{name.replace('_', '-')}", dest=name, type=int, help=meaning)
     return parser.parse_args(argv)
 
 
 def choose_plan(args: argparse.Namespace) -> Plan:
     """Take the preset and apply the command line's explicit sizes."""
-    names = (
-        "rounds",
-        "duration_s",
-        "warmup_s",
-        "connections",
-        "iterations",
-        "repeats",
-        "cold_runs",
-    )
-    return with_overrides(
-        QUICK if args.quick else FULL, {name: getattr(args, name) for name in names}
-    )
+    overrides = {name: getattr(args, name) for name in SIZE_HELP}
+    return with_overrides(QUICK if args.quick else FULL, overrides)
 
 
 def prepare_project(
