@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sys
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
@@ -139,8 +140,17 @@ def run_scenario(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark, print the report, write the JSON result; 0 when it ran."""
+    """Run the benchmark; on a failure say what failed in one message instead of a traceback."""
     args = parse_args(argv)
+    try:
+        return run(args)
+    except RuntimeError as error:
+        sys.stderr.write(f"bench: {error}\n")
+        return 1
+
+
+def run(args: argparse.Namespace) -> int:
+    """Prepare the project, measure every scenario, print the report, write the JSON result."""
     plan = choose_plan(args)
     scenarios = [SCENARIOS[name] for name in args.scenario or sorted(SCENARIOS)]
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
