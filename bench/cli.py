@@ -15,7 +15,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench.measure import Targets, measure_coldstart, measure_inprocess, measure_load
+from bench.measure import (
+    Targets,
+    measure_coldstart,
+    measure_inprocess,
+    measure_load,
+    measure_middleware,
+)
 from bench.plan import FULL, QUICK, Plan, Runtime, choose_cpus, with_overrides
 from bench.project import (
     REPO_ROOT,
@@ -30,7 +36,7 @@ from bench.project import (
 from bench.report import emit, render_report, write_json
 from bench.scenarios import SCENARIOS, Scenario
 
-MEASUREMENTS = ("load", "inprocess", "coldstart")
+MEASUREMENTS = ("load", "inprocess", "middleware", "coldstart")
 SIZE_HELP = {
     "rounds": "load rounds; each measures both apps, alternating who goes first",
     "duration_s": "seconds of one wrk run",
@@ -134,6 +140,8 @@ def run_scenario(
         result["load"] = measure_load(targets, scenario, plan, runtime)
     if "inprocess" not in args.skip:
         result["inprocess"] = measure_inprocess(targets, scenario, plan, runtime, args.profile)
+    if "middleware" not in args.skip:
+        result["middleware"] = measure_middleware(targets, scenario, plan, runtime)
     if "coldstart" not in args.skip:
         result["coldstart"] = measure_coldstart(targets, plan, runtime)
     return result
@@ -169,11 +177,13 @@ def run(args: argparse.Namespace) -> int:
             "versions": versions,
             "render": render_timings,
             "cpu_count": os.cpu_count(),
+            "load_average_before": os.getloadavg()[0],
         }
         result = {
             "meta": meta,
             "scenarios": {s.name: run_scenario(s, project, plan, runtime, args) for s in scenarios},
         }
+        meta["load_average_after"] = os.getloadavg()[0]
         emit(render_report(result))
         if args.profile:
             emit(profiles(result))

@@ -9,6 +9,7 @@ which spreads the drift of a shared, noisy machine over both.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import socket
@@ -38,6 +39,20 @@ class Server:
     stderr_path: Path
     log_file: IO[bytes]
     stderr_file: IO[bytes]
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system, all threads) a process has used so far; None off Linux.
+
+    Dividing the requests of a run by the server's CPU time gives requests per CPU-second: what
+    the server does with a core to itself, however much of it the neighbours took meanwhile.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text("ascii")
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def pinned(command: list[str], cpu: int | None) -> list[str]:
@@ -142,12 +157,20 @@ class Wrk:
         command = [self.executable, "--threads", "1", "--connections", str(self.connections)]
         command += ["--duration", f"{seconds}s", "--timeout", "5s", "--script", str(_WRK_SCRIPT)]
         command.append(f"http://127.0.0.1:{server.port}{path}")
+        cpu_before = process_cpu_seconds(server.process.pid)
         completed = subprocess.run(
             pinned(command, self.cpu), capture_output=True, text=True, check=False
         )
+        cpu_after = process_cpu_seconds(server.process.pid)
         for line in completed.stdout.splitlines():
             if line.startswith("WRK_JSON "):
                 summary: dict[str, Any] = json.loads(line.removeprefix("WRK_JSON "))
                 summary["rps"] = summary["requests"] / (summary["duration_us"] / 1e6)
+                summary["server_cpu_s"] = server_cpu = (
+                    cpu_after - cpu_before
+                    if cpu_before is not None and cpu_after is not None
+                    else None
+                )
+                summary["rps_per_cpu"] = summary["requests"] / server_cpu if server_cpu else None
                 return summary
         raise RuntimeError(f"wrk gave no summary:\n{completed.stdout}\n{completed.stderr}")

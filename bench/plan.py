@@ -33,8 +33,8 @@ QUICK = Plan(
     cold_runs=2,
 )
 FULL = Plan(
-    rounds=6,
-    duration_s=10,
+    rounds=8,
+    duration_s=6,
     warmup_s=3,
     connections=32,
     iterations=5000,

@@ -40,6 +40,9 @@ def pick(section: dict[str, Any], key: str) -> tuple[float | None, float | None]
 def load_rows(load: dict[str, Any]) -> Iterator[Row]:
     """Rows of the load test."""
     yield ("requests/s (median)", *pick(load, "rps"), "")
+    yield ("requests/s (best round)", *pick(load, "rps_best"), "")
+    yield ("requests per server CPU-second", *pick(load, "rps_per_cpu"), "")
+    yield ("server CPU us per request", *pick(load, "server_cpu_us_per_request"), "")
     yield ("p50 latency ms (median)", *pick(load, "p50_ms"), "")
     yield ("p99 latency ms (median)", *pick(load, "p99_ms"), "")
     yield ("errors (non-2xx, timeouts)", *pick(load, "errors"), "")
@@ -73,7 +76,7 @@ def table(title: str, rows: Iterator[Row]) -> list[str]:
 
 
 def scenario_lines(name: str, result: dict[str, Any], meta: dict[str, Any]) -> list[str]:
-    """All sections of one scenario, then the overhead and the target check (information only)."""
+    """All sections of one scenario, then the target check (information only)."""
     lines = [f"\n=== scenario {name}: {result['description']}"]
     plan = meta["plan"]
     if "load" in result:
@@ -82,10 +85,13 @@ def scenario_lines(name: str, result: dict[str, Any], meta: dict[str, Any]) -> l
             f"{plan['connections']} connections"
         )
         lines += table(title, load_rows(result["load"]))
+        lines += paired_lines(result["load"])
     if "inprocess" in result:
         title = f"in-process ASGI: {plan['repeats']} repeats x {plan['iterations']} requests"
         lines += table(title, inprocess_rows(result["inprocess"]))
         lines += overhead_lines(result["inprocess"])
+    if "middleware" in result:
+        lines += middleware_lines(result["middleware"], result.get("inprocess", {}))
     if "coldstart" in result:
         lines += table(
             f"cold start: {plan['cold_runs']} fresh interpreters per app",
@@ -106,16 +112,45 @@ def overhead_lines(inprocess: dict[str, Any]) -> list[str]:
     return lines
 
 
+def middleware_lines(middleware: dict[str, Any], inprocess: dict[str, Any]) -> list[str]:
+    """Show what each middleware costs inside the service (CPU us per request, best of repeats)."""
+    lines = [
+        "\nper-middleware cost, in-process (service minus service without it; CPU us/req, best)",
+        f"  {'service, everything on':34} {middleware['service_us']:>11.1f}",
+    ]
+    lines += [f"  {name:34} {cost:>+11.1f}" for name, cost in middleware["cost_us"].items()]
+    lines.append(f"  {'service with no middleware':34} {middleware['no_middleware_us']:>11.1f}")
+    plain = inprocess.get("plain", {}).get("cpu_us_best")
+    if plain is not None:
+        lines.append(f"  {'plain FastAPI (same run)':34} {plain:>11.1f}")
+    return lines
+
+
+def paired_lines(load: dict[str, Any]) -> list[str]:
+    """Give the ratios the target is judged on: raw, and normalised by the server's CPU time."""
+    lines = []
+    for key, label in (
+        ("paired_rps_ratio", "requests/s"),
+        ("paired_rps_per_cpu_ratio", "requests per server CPU-second"),
+    ):
+        if load.get(key) is not None:
+            lines.append(f"  service/plain {label}, median of back-to-back pairs: {load[key]:.2f}")
+    return lines
+
+
 def target_lines(load: dict[str, Any]) -> list[str]:
-    """Issue 2's target, printed as information: a benchmark is not a test."""
-    plain, service = pick(load, "rps")
-    if not plain or service is None:
-        return []
-    share = service / plain
+    """Issue 2's target, printed as information: a benchmark is not a test.
+
+    Judged on requests per server CPU-second when known: on a shared machine the neighbours
+    take a varying share of the server's core, which moves raw requests/s but not this.
+    """
+    key = "paired_rps_per_cpu_ratio" if load.get("paired_rps_per_cpu_ratio") else "paired_rps_ratio"
+    share = load[key]
+    basis = "per server CPU-second" if key == "paired_rps_per_cpu_ratio" else "per second"
     verdict = "met" if share >= TARGET_RPS_RATIO else "NOT met"
     return [
-        f"\ntarget (issue 2, information only): service >= {TARGET_RPS_RATIO:.2f} x plain "
-        f"requests/s -> {share:.2f}, {verdict}"
+        f"\ntarget (issue 2, information only): service keeps >= {TARGET_RPS_RATIO:.2f} of plain "
+        f"FastAPI's requests ({basis}, median of back-to-back pairs) -> {share:.2f}, {verdict}",
     ]
 
 
@@ -131,6 +166,12 @@ def header_lines(meta: dict[str, Any]) -> list[str]:
         f"uvicorn: 1 worker, --loop {runtime['loop']} --http {runtime['http']}, access log off; "
         f"app on cpu {runtime['server_cpu']}, wrk on cpu {runtime['client_cpu']}",
     ]
+    lines.append(
+        f"machine: {meta['cpu_count']} cpus, 1-minute load average "
+        f"{meta['load_average_before']:.1f}"
+        f" before, {meta['load_average_after']:.1f} after (above ~1: neighbours share the cores;"
+        " trust ratios and CPU-normalised numbers over raw requests/s)"
+    )
     render = meta.get("render")
     if render:
         lines.append(f"render (copier copy): {render['copier_s']:.2f} s")
