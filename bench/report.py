@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 TARGET_RPS_RATIO = 0.85  # issue 2: the service keeps at least this share of plain requests/s
+BUSY_LOAD_AVERAGE = 1.0  # the benchmark itself keeps about one core busy
 
-Row = tuple[str, float | None, float | None, str]  # label, plain, service, unit/format hint
+Row = tuple[str, float | None, float | None]  # label, plain, service
 
 
 def ratio(plain: float | None, service: float | None) -> str:
@@ -39,38 +40,38 @@ def pick(section: dict[str, Any], key: str) -> tuple[float | None, float | None]
 
 def load_rows(load: dict[str, Any]) -> Iterator[Row]:
     """Rows of the load test."""
-    yield ("requests/s (median)", *pick(load, "rps"), "")
-    yield ("requests/s (best round)", *pick(load, "rps_best"), "")
-    yield ("requests per server CPU-second", *pick(load, "rps_per_cpu"), "")
-    yield ("server CPU us per request", *pick(load, "server_cpu_us_per_request"), "")
-    yield ("p50 latency ms (median)", *pick(load, "p50_ms"), "")
-    yield ("p99 latency ms (median)", *pick(load, "p99_ms"), "")
-    yield ("errors (non-2xx, timeouts)", *pick(load, "errors"), "")
-    yield ("log lines per request", *pick(load, "log_lines_per_request"), "")
+    yield ("requests/s (median)", *pick(load, "rps"))
+    yield ("requests/s (best round)", *pick(load, "rps_best"))
+    yield ("requests per server CPU-second", *pick(load, "rps_per_cpu"))
+    yield ("server CPU us per request", *pick(load, "server_cpu_us_per_request"))
+    yield ("p50 latency ms (median)", *pick(load, "p50_ms"))
+    yield ("p99 latency ms (median)", *pick(load, "p99_ms"))
+    yield ("errors (non-2xx, timeouts)", *pick(load, "errors"))
+    yield ("log lines per request", *pick(load, "log_lines_per_request"))
 
 
 def inprocess_rows(inprocess: dict[str, Any]) -> Iterator[Row]:
     """Rows of the in-process measurement."""
-    yield ("request path us/req (best)", *pick(inprocess, "wall_us_best"), "")
-    yield ("request path us/req (median)", *pick(inprocess, "wall_us_median"), "")
-    yield ("CPU us/req, all threads (best)", *pick(inprocess, "cpu_us_best"), "")
-    yield ("CPU us/req, all threads (median)", *pick(inprocess, "cpu_us_median"), "")
-    yield ("log lines per request", *pick(inprocess, "log_lines_per_request"), "")
+    yield ("request path us/req (best)", *pick(inprocess, "wall_us_best"))
+    yield ("request path us/req (median)", *pick(inprocess, "wall_us_median"))
+    yield ("CPU us/req, all threads (best)", *pick(inprocess, "cpu_us_best"))
+    yield ("CPU us/req, all threads (median)", *pick(inprocess, "cpu_us_median"))
+    yield ("log lines per request", *pick(inprocess, "log_lines_per_request"))
 
 
 def coldstart_rows(coldstart: dict[str, Any]) -> Iterator[Row]:
     """Rows of the cold start."""
-    yield ("whole process ms (median)", *pick(coldstart, "process_ms"), "")
-    yield ("import ms", *pick(coldstart, "import_ms"), "")
-    yield ("create_app ms", *pick(coldstart, "create_ms"), "")
-    yield ("import + create_app ms", *pick(coldstart, "import_create_ms"), "")
-    yield ("lifespan startup ms", *pick(coldstart, "startup_ms"), "")
+    yield ("whole process ms (median)", *pick(coldstart, "process_ms"))
+    yield ("import ms", *pick(coldstart, "import_ms"))
+    yield ("create_app ms", *pick(coldstart, "create_ms"))
+    yield ("import + create_app ms", *pick(coldstart, "import_create_ms"))
+    yield ("lifespan startup ms", *pick(coldstart, "startup_ms"))
 
 
 def table(title: str, rows: Iterator[Row]) -> list[str]:
     """Format one section: label, plain, service, service/plain."""
     lines = [f"\n{title}", f"  {'':34} {'plain':>11} {'service':>11} {'ratio':>7}"]
-    for label, plain, service, _hint in rows:
+    for label, plain, service in rows:
         lines.append(f"  {label:34} {fmt(plain):>11} {fmt(service):>11} {ratio(plain, service):>7}")
     return lines
 
@@ -166,12 +167,16 @@ def header_lines(meta: dict[str, Any]) -> list[str]:
         f"uvicorn: 1 worker, --loop {runtime['loop']} --http {runtime['http']}, access log off; "
         f"app on cpu {runtime['server_cpu']}, wrk on cpu {runtime['client_cpu']}",
     ]
+    before, after = meta["load_average_before"], meta["load_average_after"]
     lines.append(
-        f"machine: {meta['cpu_count']} cpus, 1-minute load average "
-        f"{meta['load_average_before']:.1f}"
-        f" before, {meta['load_average_after']:.1f} after (above ~1: neighbours share the cores;"
-        " trust ratios and CPU-normalised numbers over raw requests/s)"
+        f"machine: {meta['cpu_count']} cpus, 1-minute load average {before:.1f} before, "
+        f"{after:.1f} after"
     )
+    if max(before, after) > BUSY_LOAD_AVERAGE:
+        lines.append(
+            "WARNING: other processes shared the cores during this run: raw requests/s and "
+            "wall times are unreliable; trust the CPU-normalised numbers and paired ratios"
+        )
     render = meta.get("render")
     if render:
         lines.append(f"render (copier copy): {render['copier_s']:.2f} s")
