@@ -11,7 +11,7 @@ import os
 import shutil
 import sys
 import tempfile
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from bench.project import (
     template_commit,
 )
 from bench.report import emit, render_report, write_json
-from bench.scenarios import SCENARIOS, Scenario
+from bench.scenarios import DEFAULT_SCENARIOS, SCENARIOS, Scenario
 
 MEASUREMENTS = ("load", "inprocess", "middleware", "coldstart")
 SIZE_HELP = {
@@ -58,7 +58,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--data", action="append", default=[], metavar="KEY=VALUE", help="copier answer"
     )
     parser.add_argument(
-        "--scenario", action="append", choices=sorted(SCENARIOS), help="default: all"
+        "--scenario",
+        action="append",
+        choices=sorted(SCENARIOS),
+        help=f"repeatable; default: {', '.join(DEFAULT_SCENARIOS)}",
     )
     parser.add_argument("--skip", action="append", default=[], choices=MEASUREMENTS)
     parser.add_argument("--no-pin", action="store_true", help="do not pin app and wrk to cores")
@@ -98,17 +101,17 @@ def prepare_project(
     return project, None
 
 
-def service_env(project: Project, scenarios: list[Scenario]) -> dict[str, str]:
-    """Production settings with the JSON access log on for every path, ``/health`` included."""
-    settings = {
-        "ENVIRONMENT": "production",
-        "LOGGING__FORMAT": "json",
-        "LOGGING__LEVEL": "INFO",
-        "LOGGING__ACCESS_LOG": "true",
-        "LOGGING__ACCESS_LOG_EXCLUDE_PATHS": "[]",
-    }
-    for scenario in scenarios:
-        settings.update(scenario.service_env)
+BASE_SETTINGS = {
+    "ENVIRONMENT": "production",
+    "LOGGING__FORMAT": "json",
+    "LOGGING__LEVEL": "INFO",
+    "LOGGING__ACCESS_LOG": "true",
+    "LOGGING__ACCESS_LOG_EXCLUDE_PATHS": "[]",
+}
+
+
+def service_env(project: Project, settings: dict[str, str]) -> dict[str, str]:
+    """Prefix settings names with the service's env prefix."""
     return {project.env_prefix + key: value for key, value in settings.items()}
 
 
@@ -131,9 +134,14 @@ def make_runtime(
 
 
 def run_scenario(
-    scenario: Scenario, project: Project, plan: Plan, runtime: Runtime, args: argparse.Namespace
+    scenario: Scenario, project: Project, plan: Plan, base: Runtime, args: argparse.Namespace
 ) -> dict[str, Any]:
-    """Run every measurement not skipped for one scenario."""
+    """Run every measurement not skipped for one scenario, with its settings and its own files."""
+    workdir = base.workdir / scenario.name
+    workdir.mkdir()
+    runtime = replace(
+        base, env={**base.env, **service_env(project, scenario.service_env)}, workdir=workdir
+    )
     targets: Targets = {"plain": scenario.plain_target, "service": project.target}
     result: dict[str, Any] = {"description": scenario.description, "targets": targets}
     if "load" not in args.skip:
@@ -160,12 +168,12 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace) -> int:
     """Prepare the project, measure every scenario, print the report, write the JSON result."""
     plan = choose_plan(args)
-    scenarios = [SCENARIOS[name] for name in args.scenario or sorted(SCENARIOS)]
+    scenarios = [SCENARIOS[name] for name in args.scenario or DEFAULT_SCENARIOS]
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
     try:
         project, render_timings = prepare_project(args, workdir)
         runtime, versions = make_runtime(
-            project, service_env(project, scenarios), workdir, not args.no_pin
+            project, service_env(project, BASE_SETTINGS), workdir, not args.no_pin
         )
         meta: dict[str, Any] = {
             "template": str(args.template.resolve()),
