@@ -97,7 +97,7 @@ def prepare_project(
     root = args.project.resolve()
     project = Project(root, read_package_name(root))
     if not project.python.exists():
-        return project, {"copier_s": float("nan"), "install_s": install(root)}
+        return project, {"install_s": install(root)}
     return project, None
 
 

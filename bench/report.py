@@ -177,9 +177,10 @@ def header_lines(meta: dict[str, Any]) -> list[str]:
             "WARNING: other processes shared the cores during this run: raw requests/s and "
             "wall times are unreliable; trust the CPU-normalised numbers and paired ratios"
         )
-    render = meta.get("render")
-    if render:
+    render = meta.get("render") or {}
+    if "copier_s" in render:
         lines.append(f"render (copier copy): {render['copier_s']:.2f} s")
+    if "install_s" in render:
         lines.append(f"install (uv sync --no-dev): {render['install_s']:.2f} s")
     return lines
 
