@@ -170,7 +170,9 @@ def build(
 COMBINATIONS: tuple[Combination, ...] = tuple(build())
 
 
-def github_matrix(combinations: Sequence[Combination] = COMBINATIONS) -> dict[str, object]:
+def github_matrix(
+    combinations: Sequence[Combination] = COMBINATIONS,
+) -> dict[str, list[dict[str, object]]]:
     """Return the combinations as a GitHub Actions ``strategy.matrix`` value."""
     return {
         "include": [
