@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import copier
+import pytest
 
 from tests.pythons import find_python
 
@@ -124,6 +125,11 @@ class CommandResult:
     def ok(self) -> bool:
         """Return whether the command exited with status 0."""
         return self.returncode == 0
+
+    def assert_ok(self) -> None:
+        """Fail the calling test with the command's output unless it exited with status 0."""
+        if not self.ok:
+            pytest.fail(self.explain(), pytrace=False)
 
     def explain(self) -> str:
         """Describe the failure for an assertion message: command, status, output tail."""

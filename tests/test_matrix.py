@@ -33,13 +33,13 @@ def test_uv_sync(combination: Combination, projects: Projects) -> None:
     project = projects.synced(combination)
     project.require_rendered()
     assert project.sync is not None
-    assert project.sync.ok, project.sync.explain()
+    project.sync.assert_ok()
     probe = project.run(
         str(project.path / ".venv" / "bin" / "python"),
         "-c",
         "import sys; print('%d.%d' % sys.version_info[:2])",
     )
-    assert probe.ok, probe.explain()
+    probe.assert_ok()
     assert probe.output.strip() == combination.python_version
 
 
@@ -49,4 +49,4 @@ def test_check(combination: Combination, check: str, projects: Projects) -> None
     project = projects.synced(combination)
     project.require_installed()
     result = project.run(*CHECKS[check])
-    assert result.ok, result.explain()
+    result.assert_ok()

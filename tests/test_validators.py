@@ -200,7 +200,7 @@ def test_reserved_names_cover_dependencies(combination: Combination, projects: P
     listed = project.run(
         str(project.path / ".venv" / "bin" / "python"), "-c", _IMPORT_NAMES, *dependencies
     )
-    assert listed.ok, listed.explain()
+    listed.assert_ok()
     modules = {name for name in json.loads(listed.output) if PACKAGE_NAME_PATTERN.fullmatch(name)}
     assert modules, f"found no modules for the dependencies {dependencies}"
     missing = sorted(modules - _reserved_module_names())
