@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.matrix import COMBINATIONS, Combination
-from tests.projects import CommandResult, project_env, render, run
+from tests.projects import UV, CommandResult, project_env, render, run
 
 PACKAGE = "my_service"
 
@@ -135,7 +135,7 @@ class Projects:
             except Exception as error:  # noqa: BLE001 - reported by every check of the combination
                 project.render_error = error
             else:
-                project.sync = project.run("uv", "sync")
+                project.sync = project.run(UV, "sync")
             self._synced[combination.id] = project
         return self._synced[combination.id]
 

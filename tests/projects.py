@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -26,6 +27,9 @@ import pytest
 from tests.pythons import find_python
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+#: The uv running this suite (``uv run`` exports its own path as ``UV``), so a uv installed with
+#: ``pip install --user`` works even when its directory is not on ``PATH``.
+UV = os.environ.get("UV") or shutil.which("uv") or "uv"
 UV_CACHE_DIR = REPO_ROOT / ".uv-cache"
 #: Longest a single command in a rendered project may take before it counts as hung.
 COMMAND_TIMEOUT_S = 900

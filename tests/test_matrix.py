@@ -11,13 +11,14 @@ import pytest
 
 from tests.conftest import Projects, combination_params
 from tests.matrix import Combination
+from tests.projects import UV
 
 #: The rendered project's checks, exactly as its README tells its owner to run them.
 CHECKS: dict[str, tuple[str, ...]] = {
-    "ruff-check": ("uv", "run", "ruff", "check", "."),
-    "ruff-format": ("uv", "run", "ruff", "format", "--check", "."),
-    "mypy": ("uv", "run", "mypy"),
-    "pytest": ("uv", "run", "pytest", "-W", "error"),
+    "ruff-check": (UV, "run", "ruff", "check", "."),
+    "ruff-format": (UV, "run", "ruff", "format", "--check", "."),
+    "mypy": (UV, "run", "mypy"),
+    "pytest": (UV, "run", "pytest", "-W", "error"),
 }
 
 pytestmark = pytest.mark.parametrize("combination", combination_params())
