@@ -30,12 +30,14 @@ def test_every_choice_question_is_a_dimension_with_all_its_choices() -> None:
     assert {d.question for d in DIMENSIONS} == set(choices)
     for dimension in DIMENSIONS:
         expected = sorted(map(str, choices[dimension.question]))
-        if all(isinstance(value, tuple) for value in dimension.values):
+        selections = [value for value in dimension.values if isinstance(value, tuple)]
+        if selections:
             # A multiselect: none, each choice alone, and all of them together.
-            singles = sorted(str(value[0]) for value in dimension.values if len(value) == 1)
+            assert len(selections) == len(dimension.values), dimension.question
+            singles = sorted(value[0] for value in selections if len(value) == 1)
             assert singles == expected, dimension.question
-            assert () in dimension.values, dimension.question
-            assert any(sorted(value) == expected for value in dimension.values)
+            assert () in selections, dimension.question
+            assert any(sorted(value) == expected for value in selections), dimension.question
         else:
             assert sorted(map(str, dimension.values)) == expected
 
