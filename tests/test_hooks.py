@@ -85,7 +85,7 @@ def test_existing_env_is_never_overwritten(template: Path, tmp_path: Path) -> No
     assert "Kept the existing .env" in again.stdout
     assert (project / ".env").read_text(encoding="utf-8") == owners_env
 
-    run([sys.executable, "-m", "copier", "recopy", "--trust", "--defaults", "--quiet"], project)
+    run([sys.executable, "-m", "copier", "recopy", "--trust", "--defaults", "--overwrite"], project)
     assert (project / ".env").read_text(encoding="utf-8") == owners_env
     assert git(project, "rev-list", "--count", "HEAD") == "1"
 

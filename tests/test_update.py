@@ -149,7 +149,15 @@ def test_changing_an_answer_equals_a_fresh_render(tmp_path: Path, command: str) 
     if command == "update":
         update(project, "--data", "logging_backend=loguru")
     else:
-        copier("recopy", "--trust", "--defaults", "--data", "logging_backend=loguru", cwd=project)
+        copier(
+            "recopy",
+            "--trust",
+            "--defaults",
+            "--overwrite",
+            "--data",
+            "logging_backend=loguru",
+            cwd=project,
+        )
 
     fresh = tmp_path / "fresh"
     render(template, fresh, ref="v0.1.0", data={"logging_backend": "loguru"})
