@@ -180,6 +180,34 @@ def create_env_file(destination: Path) -> bool:
     return True
 
 
+ASSIGNMENT = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)=", re.MULTILINE)
+
+
+def missing_variables(env: str, example: str) -> list[str]:
+    """Return the variables set in ``example`` that ``env`` does not set, in file order.
+
+    After an update the template's ``.env.example`` may document settings the owner's ``.env``
+    predates; those take their defaults, except secrets, which the owner must add.
+    """
+    present = set(ASSIGNMENT.findall(env))
+    return [name for name in ASSIGNMENT.findall(example) if name not in present]
+
+
+def report_missing_variables(destination: Path) -> None:
+    """Name the settings ``.env.example`` sets that the existing ``.env`` lacks."""
+    env_path, example_path = destination / ENV_FILE, destination / ENV_EXAMPLE_FILE
+    if not (env_path.is_file() and example_path.is_file()):
+        return
+    missing = missing_variables(
+        env_path.read_text(encoding="utf-8"), example_path.read_text(encoding="utf-8")
+    )
+    if missing:
+        say(
+            f"{ENV_EXAMPLE_FILE} sets variables your {ENV_FILE} does not (they take their "
+            f"defaults; add any CHANGE_ME secret yourself): {', '.join(missing)}"
+        )
+
+
 def warn_if_env_tracked(destination: Path) -> None:
     """Say so when git would commit ``.env``: it holds secrets and must stay ignored."""
     if shutil.which("git") is None or git_toplevel(destination) is None:
@@ -227,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
         # Commit before .env exists, so the first commit can never contain secrets.
         init_repository(destination, args.template_ref)
     try:
-        create_env_file(destination)
+        if not create_env_file(destination):
+            report_missing_variables(destination)
     except (OSError, UnicodeError) as error:
         say(f"Could not create {ENV_FILE}: {error}. Copy {ENV_EXAMPLE_FILE} by hand.")
     warn_if_env_tracked(destination)

@@ -16,7 +16,12 @@ import pytest
 from packaging.version import Version
 
 from hooks.migrate_answers import Rename, applicable, rename_answers
-from hooks.post_render import FALLBACK_EMAIL, FALLBACK_NAME, fill_placeholders
+from hooks.post_render import (
+    FALLBACK_EMAIL,
+    FALLBACK_NAME,
+    fill_placeholders,
+    missing_variables,
+)
 from tests.update_support import (
     GIT_ENV,
     copy_checkout,
@@ -83,6 +88,8 @@ def test_existing_env_is_never_overwritten(template: Path, tmp_path: Path) -> No
 
     again = render(template, project, data={"project_name": "My Service"})
     assert "Kept the existing .env" in again.stdout
+    assert "sets variables your .env does not" in again.stdout
+    assert "MY_SERVICE_SERVER__PORT" in again.stdout
     assert (project / ".env").read_text(encoding="utf-8") == owners_env
 
     run([sys.executable, "-m", "copier", "recopy", "--trust", "--defaults", "--overwrite"], project)
@@ -164,6 +171,13 @@ def test_placeholders_get_fresh_secrets_shared_by_name() -> None:
     assert lines[4] == f"DB_URL=postgresql://app:{password}@db:5432/app"
     assert lines[5] == "PLAIN=value"
     assert fill_placeholders(example) != fill_placeholders(example)
+
+
+def test_missing_variables_are_listed_in_example_order() -> None:
+    """Variables set in the example but not in .env are named; comments are not variables."""
+    example = "# X=1\nA=1\nB=CHANGE_ME\nC=3\n"
+    assert missing_variables("C=30\n# A=1\n", example) == ["A", "B"]
+    assert missing_variables("A=1\nB=s\nC=3\n", example) == []
 
 
 RENAMES = [
