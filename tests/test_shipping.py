@@ -29,11 +29,10 @@ import yaml
 from tests.projects import project_env
 from tests.projects import run as run_in
 from tests.shipping_support import Sandbox, Stage, parse
-from tests.update_support import REPO_ROOT, init_template_repo, render
+from tests.update_support import REPO_ROOT, init_template_repo, render, tool
 
 PACKAGE = "my_service"
 PYTHON = "3.12"
-TOOLS = Path(sys.executable).parent
 STARTUP_TIMEOUT_S = 30
 SHUTDOWN_TIMEOUT_S = 20
 
@@ -50,13 +49,6 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     locked = run_in(["uv", "lock"], destination, project_env(PYTHON))
     assert locked.ok, locked.explain()
     return destination
-
-
-def tool(name: str) -> str:
-    """Return a command installed next to this interpreter (the template's dev tools)."""
-    found = shutil.which(name, path=str(TOOLS)) or shutil.which(name)
-    assert found is not None, f"{name} is not installed: uv sync the template repo's dev group"
-    return found
 
 
 def check(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:

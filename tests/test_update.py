@@ -7,10 +7,12 @@ tags them (PEP 440 versions), renders the older one and updates, as a service ow
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.projects import project_env, run
 from tests.update_support import (
@@ -21,6 +23,7 @@ from tests.update_support import (
     init_template_repo,
     leftovers,
     render,
+    tool,
     tree,
 )
 
@@ -82,6 +85,47 @@ def test_update_brings_template_change_and_keeps_owners_edit(tmp_path: Path) -> 
     ):
         result = run(argv, project, env)
         assert result.ok, result.explain()
+
+
+@pytest.mark.parametrize("conflict", ["inline", "rej"])
+def test_overlapping_edits_are_left_for_the_owner_and_blocked_by_the_hooks(
+    tmp_path: Path, conflict: str
+) -> None:
+    """When both sides change the same line, the update marks it and commits are blocked.
+
+    ``inline`` leaves conflict markers, which the rendered pre-commit config's
+    check-merge-conflict hook refuses; ``rej`` leaves a ``.rej`` file, which its
+    no-rej-files hook refuses by name.
+    """
+    template = init_template_repo(tmp_path / "template", tag="v0.1.0")
+    project = tmp_path / "service"
+    render(template, project, ref="v0.1.0")
+    readme = project / README
+    lines = readme.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[0] = "# Payments API\n"
+    readme.write_text("".join(lines), encoding="utf-8")
+    commit_all(project, "Rename the service in its README")
+
+    readme_template = template / "template" / "README.md.jinja"
+    text = readme_template.read_text(encoding="utf-8")
+    readme_template.write_text(
+        text.replace("# {{ project_name }}", "# {{ project_name }} service"),
+        encoding="utf-8",
+    )
+    commit_all(template, "Template v0.2.0", tag="v0.2.0")
+
+    update(project, f"--conflict={conflict}")
+
+    found = leftovers(project)
+    if conflict == "inline":
+        assert found == [README]
+        hook = run((tool("check-merge-conflict"), "--assume-in-merge", README), project, os.environ)
+        assert not hook.ok, hook.explain()
+    else:
+        assert found == [f"{README}.rej"]
+        config = yaml.safe_load((project / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
+        hooks = {hook["id"]: hook for repo in config["repos"] for hook in repo["hooks"]}
+        assert re.search(hooks["no-rej-files"]["files"], found[0])
 
 
 def rename_question(template: Path, old: str, new: str) -> None:

@@ -32,6 +32,13 @@ GIT_ENV = {
 CONFLICT_MARKERS = ("<<<<<<< ", ">>>>>>> ")
 
 
+def tool(name: str) -> str:
+    """Return a command installed next to this interpreter (the template's dev tools)."""
+    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+    assert found is not None, f"{name} is not installed: uv sync the template repo's dev group"
+    return found
+
+
 def isolated_env(**overrides: str) -> dict[str, str]:
     """Return the process environment with git isolated from the machine and ``overrides``."""
     return {**os.environ, **GIT_ENV, **overrides}
