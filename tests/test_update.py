@@ -33,8 +33,6 @@ TEMPLATES_LINE = "Template v0.2.0 added this line to the README."
 # Files that differ between two renders by design: git history and the generated secrets.
 NOT_RENDERED = (".git", ".env")
 
-pytestmark = pytest.mark.xdist_group("update")
-
 
 def update(project: Path, *extra: str) -> str:
     """Run ``copier update`` in ``project`` with default answers; return its output."""
