@@ -13,6 +13,7 @@ Each check also runs once on a deliberately broken file, to prove the checker ca
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import shutil
@@ -99,6 +100,14 @@ def test_dockerfile_shape(project: Path) -> None:
     dockerignore = (project / ".dockerignore").read_text(encoding="utf-8").splitlines()
     assert ".env" in dockerignore
     assert ".git" in dockerignore
+    # Everything the build copies from the context is left in it by .dockerignore.
+    ignored = [line for line in dockerignore if line and not line.startswith(("#", "!"))]
+    for instruction in build.all("COPY"):
+        if "--from=" in instruction.args:
+            continue
+        for source in instruction.args.split()[:-1]:
+            assert (project / source).exists(), source
+            assert not any(fnmatch.fnmatch(source, pattern) for pattern in ignored), source
 
 
 def free_port() -> int:
