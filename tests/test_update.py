@@ -63,14 +63,18 @@ def test_update_brings_template_change_and_keeps_owners_edit(tmp_path: Path) -> 
         handle.write(f"\n{TEMPLATES_LINE}\n")
     commit_all(template, "Template v0.2.0", tag="v0.2.0")
 
+    env_before = (project / ".env").read_bytes()
+
     output = update(project)
 
+    # The post-render task ran once, in the project, not in copier's scratch copies.
+    assert output.count("Template update applied") == 1, output
+    assert (project / ".env").read_bytes() == env_before
     updated = (project / README).read_text(encoding="utf-8")
     assert TEMPLATES_LINE in updated, output
     assert OWNERS_LINE in updated, output
     assert leftovers(project) == [], output
     assert re.search(r"^_commit: v0\.2\.0$", answers(project), re.MULTILINE)
-    assert (project / ".env").is_file()
 
     # The updated project still passes its own checks.
     env = project_env("3.12")
