@@ -41,12 +41,24 @@ pytestmark = pytest.mark.xdist_group("shipping")
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return a scratch git repository holding this checkout's template."""
+    return init_template_repo(tmp_path_factory.mktemp("shipping-template") / "template")
+
+
+@pytest.fixture(scope="module")
+def with_redis(template_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Render with Redis-backed rate limiting: compose and CI then carry a Redis server."""
+    destination = tmp_path_factory.mktemp("shipping-redis") / "my-service"
+    render(template_repo, destination, data={"rate_limit_storage": "redis"})
+    return destination
+
+
+@pytest.fixture(scope="module")
+def project(template_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Render the default answers once, with the post-render tasks, and lock it (uv.lock)."""
-    base = tmp_path_factory.mktemp("shipping")
-    template = init_template_repo(base / "template")
-    destination = base / "my-service"
-    render(template, destination, data={"python_version": PYTHON})
+    destination = tmp_path_factory.mktemp("shipping") / "my-service"
+    render(template_repo, destination, data={"python_version": PYTHON})
     locked = run_in(["uv", "lock"], destination, project_env(PYTHON))
     assert locked.ok, locked.explain()
     return destination
@@ -205,10 +217,12 @@ def test_dockerfile_build_and_run_steps_work_outside_docker(project: Path, tmp_p
         (".github/dependabot.yml", "vendor.dependabot"),
     ],
 )
+@pytest.mark.parametrize("storage", ["memory", "redis"])
 def test_rendered_config_matches_its_schema(
-    project: Path, tmp_path: Path, relative: str, schema: str
+    request: pytest.FixtureRequest, tmp_path: Path, relative: str, schema: str, storage: str
 ) -> None:
     """Each file validates; with its top-level structure broken it does not."""
+    project: Path = request.getfixturevalue("with_redis" if storage == "redis" else "project")
     checker = tool("check-jsonschema")
     result = check(checker, "--builtin-schema", schema, relative, cwd=project)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -218,6 +232,31 @@ def test_rendered_config_matches_its_schema(
     broken.write_text(yaml.safe_dump({**data, "unexpected-top-level-key": True}), encoding="utf-8")
     result = check(checker, "--builtin-schema", schema, str(broken), cwd=tmp_path)
     assert result.returncode != 0
+
+
+def test_redis_is_a_healthy_dependency_in_compose_and_a_ci_service(with_redis: Path) -> None:
+    """With Redis chosen the app waits for a healthy Redis; CI tests against a real one."""
+    compose = yaml.safe_load((with_redis / "docker-compose.yml").read_text(encoding="utf-8"))
+    app, redis = compose["services"]["app"], compose["services"]["redis"]
+    assert app["depends_on"] == {"redis": {"condition": "service_healthy"}}
+    assert app["environment"][f"{PACKAGE.upper()}_RATE_LIMIT__REDIS_URL"].startswith(
+        "redis://redis:"
+    )
+    assert "healthcheck" in redis
+    workflow = yaml.safe_load(
+        (with_redis / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8")
+    )
+    test_job = workflow["jobs"]["test"]
+    assert "redis" in test_job["services"]
+    assert test_job["env"]["TEST_REDIS_URL"].startswith("redis://127.0.0.1:6379")
+
+
+def test_memory_storage_renders_no_redis(project: Path) -> None:
+    """Without Redis chosen nothing mentions a Redis server."""
+    compose = yaml.safe_load((project / "docker-compose.yml").read_text(encoding="utf-8"))
+    assert set(compose["services"]) == {"app"}
+    workflow = (project / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8")
+    assert "redis" not in workflow.lower()
 
 
 def test_rendered_workflow_uses_the_chosen_python_and_escapes_expressions(project: Path) -> None:
