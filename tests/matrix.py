@@ -13,9 +13,9 @@ fully tested, while pairwise coverage keeps the matrix small as optional feature
 
 Adding a question that changes code is one line in ``DIMENSIONS``: ``database`` would join the
 product (``Dimension("database", ("sqlite", "postgresql", "mysql", "none"))``), while
-``error_aggregators`` (a multiselect, values as tuples), ``tracing`` and ``metrics`` would be ``exhaustive=False``,
-like ``rate_limit_storage`` (its redis combinations get a Redis through ``rendered_test_env``). ``CONSTRAINTS`` can refuse answer sets that
-cannot be rendered together.
+``error_aggregators`` (a multiselect, values as tuples), ``tracing`` and ``metrics`` would be
+``exhaustive=False``, like ``rate_limit_storage`` (its redis combinations get a Redis through
+``rendered_test_env``). ``CONSTRAINTS`` can refuse answer sets that cannot be rendered together.
 
 Run ``python -m tests.matrix`` to print the combinations as a GitHub Actions matrix
 (``{"include": [{"id": ..., "answers": {...}, <question>: <value>, ...}]}``).
