@@ -1,0 +1,215 @@
+"""Render (or reuse) the service, measure it against plain FastAPI, report: ``python -m bench``.
+
+The exit code says whether the benchmark *ran*, never whether a target was met: these machines
+are shared and noisy, so a number is information for a human, not a gate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+from bench.measure import (
+    Targets,
+    measure_coldstart,
+    measure_inprocess,
+    measure_load,
+    measure_middleware,
+)
+from bench.plan import FULL, QUICK, Plan, Runtime, choose_cpus, with_overrides
+from bench.project import (
+    REPO_ROOT,
+    Project,
+    clean_env,
+    describe_venv,
+    install,
+    read_package_name,
+    render,
+    template_commit,
+)
+from bench.report import emit, render_report, write_json
+from bench.scenarios import DEFAULT_SCENARIOS, SCENARIOS, Scenario
+
+MEASUREMENTS = ("load", "inprocess", "middleware", "coldstart")
+SIZE_HELP = {
+    "rounds": "load rounds; each measures both apps, alternating who goes first",
+    "duration_s": "seconds of one wrk run",
+    "warmup_s": "seconds of wrk warm-up per app, not recorded",
+    "connections": "wrk keep-alive connections",
+    "iterations": "in-process requests per repeat",
+    "repeats": "in-process repeats per app",
+    "cold_runs": "fresh interpreters per app for the cold start",
+}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command line: a preset (full by default, ``--quick`` for a smoke run) plus overrides."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run of a few seconds")
+    parser.add_argument("--project", type=Path, help="reuse this rendered project (no render)")
+    parser.add_argument("--template", type=Path, default=REPO_ROOT, help="template repository")
+    parser.add_argument(
+        "--data", action="append", default=[], metavar="KEY=VALUE", help="copier answer"
+    )
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        choices=sorted(SCENARIOS),
+        help=f"repeatable; default: {', '.join(DEFAULT_SCENARIOS)}",
+    )
+    parser.add_argument("--skip", action="append", default=[], choices=MEASUREMENTS)
+    parser.add_argument("--no-pin", action="store_true", help="do not pin app and wrk to cores")
+    parser.add_argument("--profile", action="store_true", help="print a cProfile of the service")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory and logs")
+    parser.add_argument("--results-dir", type=Path, default=REPO_ROOT / "bench" / "results")
+    sizes = parser.add_argument_group("sizes (override the preset; see bench/plan.py)")
+    for name, meaning in SIZE_HELP.items():
+        sizes.add_argument(f"--{name.replace('_', '-')}", dest=name, type=int, help=meaning)
+    return parser.parse_args(argv)
+
+
+def choose_plan(args: argparse.Namespace) -> Plan:
+    """Take the preset and apply the command line's explicit sizes."""
+    overrides = {name: getattr(args, name) for name in SIZE_HELP}
+    return with_overrides(QUICK if args.quick else FULL, overrides)
+
+
+def prepare_project(
+    args: argparse.Namespace, workdir: Path
+) -> tuple[Project, dict[str, float] | None]:
+    """Render and install a fresh service, or reuse ``--project`` as it is.
+
+    A reused project is synced only when it has no venv yet: ``uv sync --no-dev`` would remove
+    the dev tools a developer installed there.
+    """
+    if args.project is None:
+        root = workdir / "project"
+        data = dict(item.split("=", 1) for item in args.data)
+        timings = {"copier_s": render(args.template.resolve(), root, data)}
+        timings["install_s"] = install(root)
+        return Project(root, read_package_name(root)), timings
+    root = args.project.resolve()
+    project = Project(root, read_package_name(root))
+    if not project.python.exists():
+        return project, {"install_s": install(root)}
+    return project, None
+
+
+BASE_SETTINGS = {
+    "ENVIRONMENT": "production",
+    "LOGGING__FORMAT": "json",
+    "LOGGING__LEVEL": "INFO",
+    "LOGGING__ACCESS_LOG": "true",
+    "LOGGING__ACCESS_LOG_EXCLUDE_PATHS": "[]",
+}
+
+
+def service_env(project: Project, settings: dict[str, str]) -> dict[str, str]:
+    """Prefix settings names with the service's env prefix."""
+    return {project.env_prefix + key: value for key, value in settings.items()}
+
+
+def make_runtime(
+    project: Project, env: dict[str, str], workdir: Path, pin: bool
+) -> tuple[Runtime, dict[str, str | None]]:
+    """Use uvloop and httptools when the venv has them (uvicorn's fast extras), for both apps."""
+    versions = describe_venv(project)
+    server_cpu, client_cpu = choose_cpus(pin)
+    runtime = Runtime(
+        python=project.python,
+        loop="uvloop" if versions.get("uvloop") else "asyncio",
+        http="httptools" if versions.get("httptools") else "h11",
+        server_cpu=server_cpu,
+        client_cpu=client_cpu,
+        env=clean_env(project.env_prefix, env),
+        workdir=workdir,
+    )
+    return runtime, versions
+
+
+def run_scenario(
+    scenario: Scenario, project: Project, plan: Plan, base: Runtime, args: argparse.Namespace
+) -> dict[str, Any]:
+    """Run every measurement not skipped for one scenario, with its settings and its own files."""
+    workdir = base.workdir / scenario.name
+    workdir.mkdir()
+    runtime = replace(
+        base, env={**base.env, **service_env(project, scenario.service_env)}, workdir=workdir
+    )
+    targets: Targets = {"plain": scenario.plain_target, "service": project.target}
+    result: dict[str, Any] = {"description": scenario.description, "targets": targets}
+    if "load" not in args.skip:
+        result["load"] = measure_load(targets, scenario, plan, runtime)
+    if "inprocess" not in args.skip:
+        result["inprocess"] = measure_inprocess(targets, scenario, plan, runtime, args.profile)
+    if "middleware" not in args.skip:
+        result["middleware"] = measure_middleware(targets, scenario, plan, runtime)
+    if "coldstart" not in args.skip:
+        result["coldstart"] = measure_coldstart(targets, plan, runtime)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; on a failure say what failed in one message instead of a traceback."""
+    args = parse_args(argv)
+    try:
+        return run(args)
+    except RuntimeError as error:
+        sys.stderr.write(f"bench: {error}\n")
+        return 1
+
+
+def run(args: argparse.Namespace) -> int:
+    """Prepare the project, measure every scenario, print the report, write the JSON result."""
+    plan = choose_plan(args)
+    scenarios = [SCENARIOS[name] for name in args.scenario or DEFAULT_SCENARIOS]
+    workdir = Path(tempfile.mkdtemp(prefix="bench-"))
+    try:
+        project, render_timings = prepare_project(args, workdir)
+        runtime, versions = make_runtime(
+            project, service_env(project, BASE_SETTINGS), workdir, not args.no_pin
+        )
+        meta: dict[str, Any] = {
+            "template": str(args.template.resolve()),
+            "template_commit": template_commit(args.template),
+            "project": str(project.root),
+            "mode": "quick" if args.quick else "full",
+            "plan": asdict(plan),
+            "runtime": {key: value for key, value in asdict(runtime).items() if key != "env"},
+            "versions": versions,
+            "render": render_timings,
+            "cpu_count": os.cpu_count(),
+            "load_average_before": os.getloadavg()[0],
+        }
+        result = {
+            "meta": meta,
+            "scenarios": {s.name: run_scenario(s, project, plan, runtime, args) for s in scenarios},
+        }
+        meta["load_average_after"] = os.getloadavg()[0]
+        emit(render_report(result))
+        if args.profile:
+            emit(profiles(result))
+        path = write_json(result, args.results_dir, meta["mode"])
+        emit(f"\nresult written to {path}\n")
+    finally:
+        if args.keep:
+            emit(f"work directory kept: {workdir}\n")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+def profiles(result: dict[str, Any]) -> str:
+    """Collect the service's cProfile summaries, one per scenario."""
+    parts = []
+    for name, scenario in result["scenarios"].items():
+        text = scenario.get("inprocess", {}).get("service", {}).get("profile")
+        if text:
+            parts.append(f"\n=== cProfile of the service, scenario {name} (main thread)\n{text}")
+    return "".join(parts)

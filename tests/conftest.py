@@ -1,0 +1,146 @@
+"""Shared fixtures: rendered projects, cached per combination for the whole session.
+
+Every test about one matrix combination carries ``xdist_group(<combination id>)``, and pytest
+runs with ``--dist loadgroup``, so all of a combination's items land on one worker and the
+combination is rendered (and installed) once, however many checks run on it.
+
+``--combination ID`` (repeatable) keeps only the items of those combinations; the template's CI
+uses it to run one combination per job, with ids from ``python -m tests.matrix``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.matrix import COMBINATIONS, Combination
+from tests.projects import UV, CommandResult, project_env, render, run
+
+PACKAGE = "my_service"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register ``--combination``."""
+    parser.addoption(
+        "--combination",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="only run tests of this matrix combination (repeatable); see python -m tests.matrix",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the items of combinations not chosen with ``--combination``."""
+    chosen: list[str] = config.getoption("combination")
+    if not chosen:
+        return
+    known = {c.id for c in COMBINATIONS}
+    unknown = sorted(set(chosen) - known)
+    if unknown:
+        raise pytest.UsageError(
+            f"unknown --combination {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
+    keep, drop = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        combination = callspec.params.get("combination") if callspec else None
+        if isinstance(combination, Combination) and combination.id not in chosen:
+            drop.append(item)
+        else:
+            keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def combination_params() -> list[Any]:
+    """Return the matrix as ``pytest.param`` values, each grouped on one xdist worker."""
+    return [pytest.param(c, id=c.id, marks=pytest.mark.xdist_group(c.id)) for c in COMBINATIONS]
+
+
+@dataclass
+class SyncedProject:
+    """A rendered project after ``uv sync``, or the reason it could not get there."""
+
+    combination: Combination
+    path: Path
+    env: dict[str, str]
+    render_error: BaseException | None = None
+    sync: CommandResult | None = None
+
+    def require_rendered(self) -> None:
+        """Fail the calling test, with copier's error, if rendering failed."""
+        if self.render_error is not None:
+            pytest.fail(
+                f"rendering {self.combination.id} failed: "
+                f"{type(self.render_error).__name__}: {self.render_error}",
+                pytrace=False,
+            )
+
+    def require_installed(self) -> None:
+        """Fail the calling test if rendering or ``uv sync`` failed (details in their tests)."""
+        if self.render_error is not None:
+            pytest.fail(
+                f"not checked: rendering {self.combination.id} failed "
+                f"(see test_renders[{self.combination.id}])",
+                pytrace=False,
+            )
+        if self.sync is None or not self.sync.ok:
+            pytest.fail(
+                f"not checked: uv sync failed (see test_uv_sync[{self.combination.id}])",
+                pytrace=False,
+            )
+
+    def run(self, *argv: str) -> CommandResult:
+        """Run a command in the project with its clean environment."""
+        return run(argv, self.path, self.env)
+
+
+@dataclass
+class Projects:
+    """Session cache of rendered projects, keyed by combination id."""
+
+    base: Path
+    _pristine: dict[tuple[str, str], Path | BaseException] = field(default_factory=dict)
+    _synced: dict[str, SyncedProject] = field(default_factory=dict)
+
+    def pristine(self, combination: Combination, copy: str = "a") -> Path:
+        """Return a fresh rendering of ``combination`` that nothing has run in.
+
+        ``copy`` names independent renderings of the same answers (to compare them).
+        """
+        key = (combination.id, copy)
+        if key not in self._pristine:
+            dst = self.base / "pristine" / combination.id / copy / "my-service"
+            try:
+                self._pristine[key] = render(dst, combination.copier_data())
+            except Exception as error:  # noqa: BLE001 - replayed to every test that needs it
+                self._pristine[key] = error
+        cached = self._pristine[key]
+        if isinstance(cached, BaseException):
+            raise cached
+        return cached
+
+    def synced(self, combination: Combination) -> SyncedProject:
+        """Return ``combination`` rendered and installed with ``uv sync`` (once per session)."""
+        if combination.id not in self._synced:
+            dst = self.base / "synced" / combination.id / "my-service"
+            project = SyncedProject(combination, dst, project_env(combination.python_version))
+            try:
+                render(dst, combination.copier_data())
+            except Exception as error:  # noqa: BLE001 - reported by every check of the combination
+                project.render_error = error
+            else:
+                project.sync = project.run(UV, "sync")
+            self._synced[combination.id] = project
+        return self._synced[combination.id]
+
+
+@pytest.fixture(scope="session")
+def projects(tmp_path_factory: pytest.TempPathFactory) -> Projects:
+    """Return the session's cache of rendered projects."""
+    return Projects(tmp_path_factory.mktemp("projects"))

@@ -1,0 +1,174 @@
+"""Render the template and run commands in the rendered project, isolated from this repo.
+
+The template is rendered from the repository root at ``HEAD`` with copier's Python API. When the
+working tree has uncommitted changes, copier renders them too and warns (``DirtyLocalWarning``,
+filtered in pyproject.toml): testing your edits before committing them is the point.
+
+Commands in a rendered project get an environment cleaned of everything that would make them
+use this repository's virtual environment or settings (``VIRTUAL_ENV``, its ``bin`` on
+``PATH``, ``PYTHONPATH``, pytest and coverage variables, uv project settings), share one uv
+cache under the repository (``.uv-cache/``, git-ignored) and use the interpreter that matches
+the project's ``python_version``.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import copier
+import pytest
+
+from tests.pythons import find_python
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+#: The uv running this suite (``uv run`` exports its own path as ``UV``), so a uv installed with
+#: ``pip install --user`` works even when its directory is not on ``PATH``.
+UV = os.environ.get("UV") or shutil.which("uv") or "uv"
+UV_CACHE_DIR = REPO_ROOT / ".uv-cache"
+#: Longest a single command in a rendered project may take before it counts as hung.
+COMMAND_TIMEOUT_S = 900
+#: Lines of output kept in a failure message (the end, where the summary is).
+OUTPUT_TAIL_LINES = 400
+
+# Variables that would point a rendered project's tools at the wrong environment or config.
+_LEAKY_PREFIXES = ("PYTEST_", "COV_CORE_", "COVERAGE_", "MYPY", "RUFF_", "PIP_", "CONDA_")
+_LEAKY_NAMES = frozenset(
+    {
+        "VIRTUAL_ENV",
+        "VIRTUAL_ENV_PROMPT",
+        "PYTHONPATH",
+        "PYTHONHOME",
+        "PYTHONSTARTUP",
+        "PYTHONSAFEPATH",
+        "PYTHONWARNINGS",
+        "PYTHONDEVMODE",
+        "UV_PROJECT_ENVIRONMENT",
+        "UV_PROJECT",
+        "UV_PYTHON",
+        "UV_RUN_RECURSION_DEPTH",
+        "UV_FROZEN",
+        "UV_LOCKED",
+        "UV_NO_SYNC",
+        "UV_NO_DEV",
+        "UV_ONLY_DEV",
+        "UV_NO_DEFAULT_GROUPS",
+        "UV_CONSTRAINT",
+        "UV_OVERRIDE",
+        "UV_INDEX_STRATEGY",
+        "UV_CONFIG_FILE",
+        "UV_NO_CONFIG",
+        "UV_CACHE_DIR",
+    }
+)
+
+
+def render(
+    dst: Path,
+    data: Mapping[str, object],
+    *,
+    src: Path = REPO_ROOT,
+    vcs_ref: str = "HEAD",
+) -> Path:
+    """Render the template at ``src`` into ``dst`` with ``data``, other answers defaulted."""
+    copier.run_copy(
+        str(src),
+        dst,
+        data=dict(data),
+        defaults=True,
+        unsafe=True,
+        vcs_ref=vcs_ref,
+        quiet=True,
+        overwrite=True,
+    )
+    return dst
+
+
+def project_env(python_version: str, package_name: str = "my_service") -> dict[str, str]:
+    """Return the environment for commands run in a rendered project.
+
+    The project's own settings variables (``<PACKAGE>_*``) are dropped as well, so a developer's
+    shell cannot change what the rendered tests see.
+    """
+    settings_prefix = f"{package_name.upper()}_"
+    venv = os.environ.get("VIRTUAL_ENV")
+    venv_bin = (Path(venv) / "bin").resolve() if venv else None
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in _LEAKY_NAMES
+        and not key.startswith(_LEAKY_PREFIXES)
+        and not key.startswith(settings_prefix)
+    }
+    env["PATH"] = os.pathsep.join(
+        entry
+        for entry in env.get("PATH", "").split(os.pathsep)
+        if entry and (venv_bin is None or Path(entry).resolve() != venv_bin)
+    )
+    env["UV_CACHE_DIR"] = str(UV_CACHE_DIR)
+    env["UV_PYTHON_DOWNLOADS"] = "never"
+    env["UV_PYTHON"] = find_python(python_version)
+    return env
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """A finished command: what ran, where, its exit status and its combined output."""
+
+    argv: tuple[str, ...]
+    cwd: Path
+    returncode: int
+    output: str
+
+    @property
+    def ok(self) -> bool:
+        """Return whether the command exited with status 0."""
+        return self.returncode == 0
+
+    def assert_ok(self) -> None:
+        """Fail the calling test with the command's output unless it exited with status 0."""
+        if not self.ok:
+            pytest.fail(self.explain(), pytrace=False)
+
+    def explain(self) -> str:
+        """Describe the failure for an assertion message: command, status, output tail."""
+        lines = self.output.splitlines()
+        shown = lines[-OUTPUT_TAIL_LINES:]
+        cut = (
+            f"[... {len(lines) - len(shown)} earlier lines cut ...]\n"
+            if len(shown) < len(lines)
+            else ""
+        )
+        return (
+            f"`{shlex.join(self.argv)}` in {self.cwd} exited with {self.returncode}:\n"
+            f"{cut}" + "\n".join(shown)
+        )
+
+
+def run(argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> CommandResult:
+    """Run ``argv`` in ``cwd`` with no stdin, capturing stdout and stderr together."""
+    try:
+        completed = subprocess.run(
+            list(argv),
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            timeout=COMMAND_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as expired:
+        partial = expired.output
+        text = partial.decode(errors="replace") if isinstance(partial, bytes) else partial or ""
+        return CommandResult(
+            tuple(argv), cwd, -1, f"{text}\n[timed out after {COMMAND_TIMEOUT_S} s]"
+        )
+    return CommandResult(tuple(argv), cwd, completed.returncode, completed.stdout)

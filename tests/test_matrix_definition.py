@@ -1,0 +1,98 @@
+"""The matrix definition itself: complete, pairwise where promised, printable for CI."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+from typing import Any
+
+import yaml
+
+from tests.matrix import COMBINATIONS, DIMENSIONS, Dimension, build, github_matrix
+from tests.projects import REPO_ROOT
+
+
+def _copier_choices() -> dict[str, list[Any]]:
+    loaded = yaml.safe_load((REPO_ROOT / "copier.yml").read_text(encoding="utf-8"))
+    choices = {}
+    for name, spec in loaded.items():
+        if isinstance(spec, dict) and "choices" in spec:
+            raw = spec["choices"]
+            choices[name] = list(raw.values() if isinstance(raw, dict) else raw)
+    return choices
+
+
+def test_every_choice_question_is_a_dimension_with_all_its_choices() -> None:
+    """A question with choices is tested with each of them; a new choice cannot be forgotten."""
+    choices = _copier_choices()
+    assert {d.question for d in DIMENSIONS} == set(choices)
+    for dimension in DIMENSIONS:
+        assert sorted(map(str, dimension.values)) == sorted(map(str, choices[dimension.question]))
+
+
+def test_exhaustive_dimensions_form_a_full_product() -> None:
+    """Every combination of the exhaustive dimensions' values is tested exactly once today."""
+    exhaustive = [d for d in DIMENSIONS if d.exhaustive]
+    expected = set(itertools.product(*(d.values for d in exhaustive)))
+    seen = {tuple(c.answers[d.question] for d in exhaustive) for c in COMBINATIONS}
+    assert seen == expected
+    assert len({c.id for c in COMBINATIONS}) == len(COMBINATIONS)
+
+
+def test_pairwise_dimensions_cover_every_pair() -> None:
+    """With pairwise dimensions added, every pair of values meets and the set stays small."""
+    dimensions = [
+        Dimension("backend", ("a", "b")),
+        Dimension("python", ("1", "2", "3")),
+        Dimension("aggregators", ((), ("x",), ("y",), ("x", "y")), exhaustive=False),
+        Dimension("tracing", ("none", "otlp", "gcp"), exhaustive=False),
+        Dimension("metrics", (True, False), exhaustive=False),
+    ]
+    combinations = build(dimensions)
+    product = [(c.answers["backend"], c.answers["python"]) for c in combinations]
+    assert set(product) == set(itertools.product(("a", "b"), ("1", "2", "3")))
+    for first, second in itertools.combinations(dimensions, 2):
+        met = {(c.answers[first.question], c.answers[second.question]) for c in combinations}
+        assert met == set(itertools.product(first.values, second.values)), (first, second)
+    full_product = 2 * 3 * 4 * 3 * 2
+    assert len(combinations) <= full_product // 4
+
+
+def test_constraints_exclude_combinations() -> None:
+    """A constraint removes the answer sets it refuses, and only those."""
+    dimensions = [Dimension("db", ("sqlite", "pg")), Dimension("py", ("1", "2"))]
+    combinations = build(dimensions, [lambda a: not (a["db"] == "pg" and a["py"] == "1")])
+    assert {(c.answers["db"], c.answers["py"]) for c in combinations} == {
+        ("sqlite", "1"),
+        ("sqlite", "2"),
+        ("pg", "2"),
+    }
+
+
+def _print_matrix(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tests.matrix", *argv],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_printable_for_github_actions() -> None:
+    """``python -m tests.matrix`` prints the same combinations as one JSON line."""
+    printed = _print_matrix()
+    assert printed.returncode == 0, printed.stderr
+    assert printed.stdout.count("\n") == 1
+    assert json.loads(printed.stdout) == github_matrix()
+    assert [row["id"] for row in github_matrix()["include"]] == [c.id for c in COMBINATIONS]
+
+
+def test_printing_refuses_arguments() -> None:
+    """An unexpected argument is a usage error, not silently ignored."""
+    printed = _print_matrix("--bad")
+    assert printed.returncode == 2
+    assert "usage" in printed.stderr
