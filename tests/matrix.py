@@ -79,6 +79,8 @@ Constraint: TypeAlias = Callable[[Mapping[str, Answer]], bool]
 DIMENSIONS: tuple[Dimension, ...] = (
     Dimension("logging_backend", ("structlog", "loguru")),
     Dimension("python_version", ("3.11", "3.12", "3.13"), label_prefix="py"),
+    Dimension("metrics", ("prometheus", "none"), exhaustive=False, label_prefix="metrics-"),
+    Dimension("tracing", ("none", "otlp", "gcp"), exhaustive=False, label_prefix="tracing-"),
 )
 
 CONSTRAINTS: tuple[Constraint, ...] = ()
