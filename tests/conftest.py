@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.matrix import COMBINATIONS, Combination
+from tests.matrix import COMBINATIONS, Combination, rendered_test_env
 from tests.projects import UV, CommandResult, project_env, render, run
 
 PACKAGE = "my_service"
@@ -129,7 +129,8 @@ class Projects:
         """Return ``combination`` rendered and installed with ``uv sync`` (once per session)."""
         if combination.id not in self._synced:
             dst = self.base / "synced" / combination.id / "my-service"
-            project = SyncedProject(combination, dst, project_env(combination.python_version))
+            env = project_env(combination.python_version) | rendered_test_env(combination)
+            project = SyncedProject(combination, dst, env)
             try:
                 render(dst, combination.copier_data())
             except Exception as error:  # noqa: BLE001 - reported by every check of the combination

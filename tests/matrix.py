@@ -13,9 +13,9 @@ fully tested, while pairwise coverage keeps the matrix small as optional feature
 
 Adding a question that changes code is one line in ``DIMENSIONS``: ``database`` would join the
 product (``Dimension("database", ("sqlite", "postgresql", "mysql", "none"))``), while
-``error_aggregators`` (a multiselect, values as tuples), ``tracing``, ``metrics`` and
-``rate_limit_storage`` would be ``exhaustive=False``. ``CONSTRAINTS`` can refuse answer sets that
-cannot be rendered together.
+``error_aggregators`` (a multiselect, values as tuples), ``tracing`` and ``metrics`` would be
+``exhaustive=False``, like ``rate_limit_storage`` (its redis combinations get a Redis through
+``rendered_test_env``). ``CONSTRAINTS`` can refuse answer sets that cannot be rendered together.
 
 Run ``python -m tests.matrix`` to print the combinations as a GitHub Actions matrix
 (``{"include": [{"id": ..., "answers": {...}, <question>: <value>, ...}]}``).
@@ -26,6 +26,7 @@ from __future__ import annotations
 import itertools
 import json
 import sys
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeAlias
@@ -81,6 +82,7 @@ DIMENSIONS: tuple[Dimension, ...] = (
     Dimension("python_version", ("3.11", "3.12", "3.13"), label_prefix="py"),
     Dimension("metrics", ("prometheus", "none"), exhaustive=False, label_prefix="metrics-"),
     Dimension("tracing", ("none", "otlp", "gcp"), exhaustive=False, label_prefix="tracing-"),
+    Dimension("rate_limit_storage", ("memory", "redis"), exhaustive=False, label_prefix="rl-"),
 )
 
 CONSTRAINTS: tuple[Constraint, ...] = ()
@@ -170,6 +172,23 @@ def build(
 
 
 COMBINATIONS: tuple[Combination, ...] = tuple(build())
+
+#: The Redis the rendered suites of ``rate_limit_storage=redis`` combinations test against.
+TEST_REDIS = "redis://127.0.0.1:6379"
+
+
+def rendered_test_env(combination: Combination) -> dict[str, str]:
+    """Return the variables a combination's rendered test suite needs to reach its servers.
+
+    Each redis combination gets its own Redis database (1-15, from its id; 0 is left to people),
+    so combinations checked in parallel do not count in one keyspace; the rendered tests also
+    use a fresh key prefix per test, so even a shared database would not mix their limits.
+    """
+    env: dict[str, str] = {}
+    if combination.answers.get("rate_limit_storage") == "redis":
+        database = 1 + zlib.crc32(combination.id.encode()) % 15
+        env["TEST_REDIS_URL"] = f"{TEST_REDIS}/{database}"
+    return env
 
 
 def github_matrix(
