@@ -81,6 +81,8 @@ Constraint: TypeAlias = Callable[[Mapping[str, Answer]], bool]
 DIMENSIONS: tuple[Dimension, ...] = (
     Dimension("logging_backend", ("structlog", "loguru")),
     Dimension("python_version", ("3.11", "3.12", "3.13"), label_prefix="py"),
+    Dimension("metrics", ("prometheus", "none"), exhaustive=False, label_prefix="metrics-"),
+    Dimension("tracing", ("none", "otlp", "gcp"), exhaustive=False, label_prefix="tracing-"),
     Dimension("rate_limit_storage", ("memory", "redis"), exhaustive=False, label_prefix="rl-"),
     # Pairwise with the product's compound column, the database still meets every
     # (logging_backend, python_version) tuple: 24 combinations. In the product it would also be

@@ -19,8 +19,18 @@ if TYPE_CHECKING:
 #: Answers whose rendered dependencies are checked at their lower bounds: every optional
 #: dependency is pulled in by at least one of them.
 LOWEST_ANSWERS: dict[str, dict[str, object]] = {
-    "structlog": {"logging_backend": "structlog", "python_version": "3.11"},
-    "loguru": {"logging_backend": "loguru", "python_version": "3.11"},
+    "structlog": {
+        "logging_backend": "structlog",
+        "python_version": "3.11",
+        "metrics": "prometheus",
+        "tracing": "gcp",
+    },
+    "loguru": {
+        "logging_backend": "loguru",
+        "python_version": "3.11",
+        "metrics": "none",
+        "tracing": "otlp",
+    },
 }
 
 
