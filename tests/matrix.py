@@ -105,10 +105,11 @@ def _covering_rows(
     """Return rows (a value index per column) covering the product and every pair of values.
 
     The rows hold every allowed full-product tuple of the ``exhaustive`` columns, and every pair
-    of values of any two columns meets in at least one row. Deterministic and greedy: each product tuple is completed with the values of the other
-    columns that cover the most pairs not yet covered; then rows are added, each the candidate
-    covering the most uncovered pairs, until none is left. Ties go to enumeration order. A pair
-    that no allowed row can cover is dropped instead of looping forever.
+    of values of any two columns meets in at least one row. Deterministic and greedy: each
+    product tuple is completed with the values of the other columns that cover the most pairs
+    not yet covered; then rows are added, each the candidate covering the most uncovered pairs,
+    until none is left. Ties go to enumeration order. A pair that no allowed row can cover is
+    dropped instead of looping forever.
     """
     candidates = [row for row in itertools.product(*(range(n) for n in columns)) if allowed(row)]
     uncovered = set().union(*(_pairs(row) for row in candidates)) if candidates else set()
