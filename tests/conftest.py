@@ -10,12 +10,14 @@ uses it to run one combination per job, with ids from ``python -m tests.matrix``
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.databases import Databases
 from tests.matrix import COMBINATIONS, Combination, rendered_test_env
 from tests.projects import UV, CommandResult, project_env, render, run
 
@@ -107,6 +109,7 @@ class Projects:
     base: Path
     _pristine: dict[tuple[str, str], Path | BaseException] = field(default_factory=dict)
     _synced: dict[str, SyncedProject] = field(default_factory=dict)
+    databases: Databases = field(default_factory=Databases)
 
     def pristine(self, combination: Combination, copy: str = "a") -> Path:
         """Return a fresh rendering of ``combination`` that nothing has run in.
@@ -132,6 +135,7 @@ class Projects:
             env = project_env(combination.python_version) | rendered_test_env(combination)
             project = SyncedProject(combination, dst, env)
             try:
+                project.env |= self.databases.env_for(combination)
                 render(dst, combination.copier_data())
             except Exception as error:  # noqa: BLE001 - reported by every check of the combination
                 project.render_error = error
@@ -142,6 +146,8 @@ class Projects:
 
 
 @pytest.fixture(scope="session")
-def projects(tmp_path_factory: pytest.TempPathFactory) -> Projects:
-    """Return the session's cache of rendered projects."""
-    return Projects(tmp_path_factory.mktemp("projects"))
+def projects(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Projects]:
+    """Return the session's cache of rendered projects; drop their test databases at the end."""
+    projects = Projects(tmp_path_factory.mktemp("projects"))
+    yield projects
+    projects.databases.drop_all()

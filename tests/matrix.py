@@ -5,18 +5,14 @@ combination, and the template's CI (through ``python -m tests.matrix``), reads t
 the local suite and CI cannot test different sets.
 
 A dimension is either *exhaustive* (every value is combined with every value of every other
-exhaustive dimension: a full product) or *pairwise* (every value is paired at least once with
-every value of every other dimension, including each full-product tuple). The product keeps the
-combinations that interact deeply (logging backend with Python version, later the database)
-fully tested, while pairwise coverage keeps the matrix small as optional features are added
-(error aggregators, tracing, metrics, rate-limit storage).
+exhaustive dimension: a full product, each tuple exactly once) or *pairwise*. Every value of
+every dimension meets every value of every other dimension at least once, so each optional
+feature is rendered with each logging backend, database, Python version and other feature,
+while the matrix grows with the product, not with the number of questions.
 
-Adding a question that changes code is one line in ``DIMENSIONS``: ``database`` would join the
-product (``Dimension("database", ("sqlite", "postgresql", "mysql", "none"))``), while
-``tracing`` and ``metrics`` would be ``exhaustive=False``, like ``rate_limit_storage`` (its
-redis combinations get a Redis through ``rendered_test_env``) and ``error_aggregators`` (a
-multiselect, values as tuples). ``CONSTRAINTS`` can refuse answer sets that cannot be rendered
-together.
+Adding a question that changes code is one line in ``DIMENSIONS``. Server combinations get their
+own database (``tests/databases.py``) and Redis database (``rendered_test_env``).
+``CONSTRAINTS`` can refuse answer sets that cannot be rendered together.
 
 Run ``python -m tests.matrix`` to print the combinations as a GitHub Actions matrix
 (``{"include": [{"id": ..., "answers": {...}, <question>: <value>, ...}]}``).
@@ -79,17 +75,19 @@ class Combination:
 Constraint: TypeAlias = Callable[[Mapping[str, Answer]], bool]
 
 DIMENSIONS: tuple[Dimension, ...] = (
+    # The full product of the questions that change the most code together (issue 5): 16
+    # combinations, 32 once error_aggregators joins. Every other question is paired with every
+    # value of each of these and of each other, not with every product tuple.
     Dimension("logging_backend", ("structlog", "loguru")),
-    Dimension("python_version", ("3.11", "3.12", "3.13"), label_prefix="py"),
-    Dimension("rate_limit_storage", ("memory", "redis"), exhaustive=False, label_prefix="rl-"),
-    # Pairwise against the (logging_backend, python_version) product, so every backend meets
-    # every set of aggregators: none, each alone, and both together.
+    Dimension("database", ("sqlite", "postgresql", "mysql", "none"), label_prefix="db-"),
+    # A multiselect: none, each aggregator alone, and both together.
     Dimension(
-        "error_aggregators",
-        ((), ("sentry",), ("gcp",), ("sentry", "gcp")),
-        exhaustive=False,
-        label_prefix="err-",
+        "error_aggregators", ((), ("sentry",), ("gcp",), ("sentry", "gcp")), label_prefix="err-"
     ),
+    Dimension("python_version", ("3.11", "3.12", "3.13"), exhaustive=False, label_prefix="py"),
+    Dimension("metrics", ("prometheus", "none"), exhaustive=False, label_prefix="metrics-"),
+    Dimension("tracing", ("none", "otlp", "gcp"), exhaustive=False, label_prefix="tracing-"),
+    Dimension("rate_limit_storage", ("memory", "redis"), exhaustive=False, label_prefix="rl-"),
 )
 
 CONSTRAINTS: tuple[Constraint, ...] = ()
@@ -99,48 +97,39 @@ def _allowed(answers: Mapping[str, Answer], constraints: Sequence[Constraint]) -
     return all(constraint(answers) for constraint in constraints)
 
 
-def _pairwise(
-    columns: Sequence[int],
-    constraints: Callable[[Sequence[int]], bool],
-) -> list[tuple[int, ...]]:
-    """Return rows (value indexes per column) in which every pair of values meets at least once.
+def _pairs(row: Sequence[int]) -> set[tuple[int, int, int, int]]:
+    return {(a, row[a], b, row[b]) for a, b in itertools.combinations(range(len(row)), 2)}
 
-    A deterministic greedy construction: each new row is the candidate that covers the most
-    pairs not yet covered, ties broken by enumeration order. ``columns`` gives each column's
-    number of values; ``constraints`` refuses rows that cannot be rendered. A pair that no
-    allowed row can cover is dropped instead of looping forever.
+
+def _covering_rows(
+    columns: Sequence[int],
+    exhaustive: Sequence[int],
+    allowed: Callable[[Sequence[int]], bool],
+) -> list[tuple[int, ...]]:
+    """Return rows (a value index per column) covering the product and every pair of values.
+
+    The rows hold every allowed full-product tuple of the ``exhaustive`` columns, and every pair
+    of values of any two columns meets in at least one row. Deterministic and greedy: each
+    product tuple is completed with the values of the other columns that cover the most pairs
+    not yet covered; then rows are added, each the candidate covering the most uncovered pairs,
+    until none is left. Ties go to enumeration order. A pair that no allowed row can cover is
+    dropped instead of looping forever.
     """
-    uncovered = {
-        (a, va, b, vb)
-        for a, b in itertools.combinations(range(len(columns)), 2)
-        for va in range(columns[a])
-        for vb in range(columns[b])
-    }
-    candidates = [
-        row for row in itertools.product(*(range(n) for n in columns)) if constraints(row)
-    ]
-    coverable = {
-        (a, row[a], b, row[b])
-        for row in candidates
-        for a, b in itertools.combinations(range(len(columns)), 2)
-    }
-    uncovered &= coverable
-    if len(columns) < 2:
-        return candidates
+    candidates = [row for row in itertools.product(*(range(n) for n in columns)) if allowed(row)]
+    uncovered = set().union(*(_pairs(row) for row in candidates)) if candidates else set()
     rows: list[tuple[int, ...]] = []
 
-    def gain(row: tuple[int, ...]) -> int:
-        return sum(
-            (a, row[a], b, row[b]) in uncovered
-            for a, b in itertools.combinations(range(len(columns)), 2)
-        )
+    def take(row: tuple[int, ...]) -> None:
+        rows.append(row)
+        uncovered.difference_update(_pairs(row))
 
+    by_tuple: dict[tuple[int, ...], list[tuple[int, ...]]] = {}
+    for row in candidates:
+        by_tuple.setdefault(tuple(row[i] for i in exhaustive), []).append(row)
+    for completions in by_tuple.values():
+        take(max(completions, key=lambda row: len(_pairs(row) & uncovered)))
     while uncovered:
-        best = max(candidates, key=gain)
-        rows.append(best)
-        uncovered -= {
-            (a, best[a], b, best[b]) for a, b in itertools.combinations(range(len(columns)), 2)
-        }
+        take(max(candidates, key=lambda row: len(_pairs(row) & uncovered)))
     return rows
 
 
@@ -148,30 +137,26 @@ def build(
     dimensions: Sequence[Dimension] = DIMENSIONS,
     constraints: Sequence[Constraint] = CONSTRAINTS,
 ) -> list[Combination]:
-    """Return the combinations: the full product of exhaustive dimensions, crossed pairwise.
+    """Return the combinations: the exhaustive dimensions' full product, each tuple once.
 
-    The exhaustive dimensions form one compound column whose values are their product tuples;
-    the pairwise dimensions are the other columns. A pairwise covering set over those columns
-    therefore contains every full-product tuple and pairs each with every other value.
+    Each tuple is completed so that every value of every dimension meets every value of every
+    other dimension.
     """
-    exhaustive = [d for d in dimensions if d.exhaustive]
-    pairwise = [d for d in dimensions if not d.exhaustive]
-    product = list(itertools.product(*(d.values for d in exhaustive)))
 
     def answers_of(row: Sequence[int]) -> dict[str, Answer]:
-        answers = dict(zip((d.question for d in exhaustive), product[row[0]], strict=True))
-        for dim, index in zip(pairwise, row[1:], strict=True):
-            answers[dim.question] = dim.values[index]
-        return answers
+        return {d.question: d.values[i] for d, i in zip(dimensions, row, strict=True)}
 
-    columns = [len(product), *(len(d.values) for d in pairwise)]
-    rows = _pairwise(columns, lambda row: _allowed(answers_of(row), constraints))
+    rows = _covering_rows(
+        [len(d.values) for d in dimensions],
+        [i for i, d in enumerate(dimensions) if d.exhaustive],
+        lambda row: _allowed(answers_of(row), constraints),
+    )
     combinations = []
     for row in sorted(rows):
         answers = answers_of(row)
         combinations.append(
             Combination(
-                answers={d.question: answers[d.question] for d in dimensions},
+                answers=answers,
                 id="-".join(d.label(answers[d.question]) for d in dimensions),
             )
         )

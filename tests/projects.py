@@ -75,7 +75,11 @@ def render(
     src: Path = REPO_ROOT,
     vcs_ref: str = "HEAD",
 ) -> Path:
-    """Render the template at ``src`` into ``dst`` with ``data``, other answers defaulted."""
+    """Render the template at ``src`` into ``dst`` with ``data``, other answers defaulted.
+
+    The post-render tasks (git init, ``.env``) are skipped: tests/test_hooks.py tests them, and
+    here they would only add a repository and generated secrets to every rendering.
+    """
     copier.run_copy(
         str(src),
         dst,
@@ -85,6 +89,7 @@ def render(
         vcs_ref=vcs_ref,
         quiet=True,
         overwrite=True,
+        skip_tasks=True,
     )
     return dst
 

@@ -23,11 +23,15 @@ LOWEST_ANSWERS: dict[str, dict[str, object]] = {
         "logging_backend": "structlog",
         "python_version": "3.11",
         "error_aggregators": ["sentry", "gcp"],
+        "metrics": "prometheus",
+        "tracing": "gcp",
     },
     "loguru": {
         "logging_backend": "loguru",
         "python_version": "3.11",
         "error_aggregators": ["sentry", "gcp"],
+        "metrics": "none",
+        "tracing": "otlp",
     },
 }
 
