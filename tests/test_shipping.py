@@ -22,11 +22,14 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.databases import Databases
+from tests.matrix import Combination
 from tests.projects import project_env
 from tests.projects import run as run_in
 from tests.shipping_support import Sandbox, Stage, parse
@@ -50,18 +53,68 @@ def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def with_redis(template_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Render with Redis-backed rate limiting: compose and CI then carry a Redis server."""
     destination = tmp_path_factory.mktemp("shipping-redis") / "my-service"
-    render(template_repo, destination, data={"rate_limit_storage": "redis"})
+    return render_locked(template_repo, destination, rate_limit_storage="redis")
+
+
+def render_locked(template_repo: Path, destination: Path, **answers: str) -> Path:
+    """Render with the post-render tasks and lock the project (uv.lock), as its owner would."""
+    render(template_repo, destination, data={"python_version": PYTHON, **answers})
+    locked = run_in(["uv", "lock"], destination, project_env(PYTHON))
+    assert locked.ok, locked.explain()
     return destination
 
 
 @pytest.fixture(scope="module")
 def project(template_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Render the default answers once, with the post-render tasks, and lock it (uv.lock)."""
-    destination = tmp_path_factory.mktemp("shipping") / "my-service"
-    render(template_repo, destination, data={"python_version": PYTHON})
-    locked = run_in(["uv", "lock"], destination, project_env(PYTHON))
-    assert locked.ok, locked.explain()
-    return destination
+    """Render the default answers (SQLite, rate limits in memory) once, and lock it."""
+    return render_locked(template_repo, tmp_path_factory.mktemp("shipping") / "my-service")
+
+
+@pytest.fixture(scope="module")
+def with_postgresql(template_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Render with PostgreSQL: compose runs the server and a migrate step, CI a service."""
+    destination = tmp_path_factory.mktemp("shipping-postgresql") / "my-service"
+    return render_locked(template_repo, destination, database="postgresql")
+
+
+@pytest.fixture(scope="module")
+def with_mysql(template_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Render with MySQL/MariaDB and Redis: both servers in compose and in CI."""
+    destination = tmp_path_factory.mktemp("shipping-mysql") / "my-service"
+    return render_locked(template_repo, destination, database="mysql", rate_limit_storage="redis")
+
+
+@pytest.fixture(scope="module")
+def without_database(template_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Render without a database: no migrations anywhere, no /readiness."""
+    destination = tmp_path_factory.mktemp("shipping-none") / "my-service"
+    return render_locked(template_repo, destination, database="none")
+
+
+@pytest.fixture(scope="module")
+def none_with_redis(template_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Render without a database but with Redis: /readiness checks Redis alone."""
+    destination = tmp_path_factory.mktemp("shipping-none-redis") / "my-service"
+    return render_locked(template_repo, destination, database="none", rate_limit_storage="redis")
+
+
+#: Fixture name -> (database, rate_limit_storage) of the render it returns.
+RENDERS = {
+    "project": ("sqlite", "memory"),
+    "with_redis": ("sqlite", "redis"),
+    "with_postgresql": ("postgresql", "memory"),
+    "with_mysql": ("mysql", "redis"),
+    "without_database": ("none", "memory"),
+    "none_with_redis": ("none", "redis"),
+}
+
+
+@pytest.fixture(scope="module")
+def databases() -> Iterator[Databases]:
+    """Fresh server databases for the replays; dropped when the module ends."""
+    created = Databases()
+    yield created
+    created.drop_all()
 
 
 def check(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -79,8 +132,12 @@ def stages(project: Path) -> list[Stage]:
 # --- Dockerfile -------------------------------------------------------------------------------
 
 
-def test_dockerfile_passes_hadolint(project: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("render_name", list(RENDERS))
+def test_dockerfile_passes_hadolint(
+    request: pytest.FixtureRequest, render_name: str, tmp_path: Path
+) -> None:
     """Hadolint reports nothing, not even style notes; a shell-form CMD would be reported."""
+    project: Path = request.getfixturevalue(render_name)
     result = check(tool("hadolint"), "Dockerfile", cwd=project)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -94,8 +151,11 @@ def test_dockerfile_passes_hadolint(project: Path, tmp_path: Path) -> None:
     assert "DL3025" in result.stdout
 
 
-def test_dockerfile_shape(project: Path) -> None:
+@pytest.mark.parametrize("render_name", list(RENDERS))
+def test_dockerfile_shape(request: pytest.FixtureRequest, render_name: str) -> None:
     """Two stages; the final one is slim, unprivileged, healthchecked and exec-form."""
+    project: Path = request.getfixturevalue(render_name)
+    database = RENDERS[render_name][0]
     build, runtime = stages(project)
     assert build.base == runtime.base == f"python:{PYTHON}-slim"
     assert build.env()["UV_COMPILE_BYTECODE"] == "1"
@@ -114,12 +174,30 @@ def test_dockerfile_shape(project: Path) -> None:
     assert ".git" in dockerignore
     # Everything the build copies from the context is left in it by .dockerignore.
     ignored = [line for line in dockerignore if line and not line.startswith(("#", "!"))]
-    for instruction in build.all("COPY"):
-        if "--from=" in instruction.args:
-            continue
-        for source in instruction.args.split()[:-1]:
-            assert (project / source).exists(), source
-            assert not any(fnmatch.fnmatch(source, pattern) for pattern in ignored), source
+    copied = [
+        source
+        for instruction in [*build.all("COPY"), *runtime.all("COPY")]
+        if "--from=" not in instruction.args
+        for source in instruction.args.split()[:-1]
+    ]
+    for source in copied:
+        assert (project / source).exists(), source
+        assert not any(fnmatch.fnmatch(source, pattern) for pattern in ignored), source
+    # With a database, `alembic upgrade head` needs the migrations and its configuration.
+    runtime_copies = [i.args.split()[0] for i in runtime.all("COPY") if "--from=" not in i.args]
+    if database == "none":
+        assert runtime_copies == []
+        assert not (project / "migrations").exists()
+    else:
+        assert runtime_copies == ["pyproject.toml", "migrations"]
+        assert "[tool.alembic]" in (project / "pyproject.toml").read_text(encoding="utf-8")
+    database_url = runtime.env().get(f"{PACKAGE.upper()}_DATABASE__URL")
+    if database == "sqlite":
+        # The one directory the unprivileged user may write holds the database file.
+        assert database_url == f"sqlite:////app/data/{PACKAGE}.db"
+        assert "mkdir /app/data && chown app:app /app/data" in [i.args for i in runtime.all("RUN")]
+    else:
+        assert database_url is None
 
 
 def free_port() -> int:
@@ -130,11 +208,44 @@ def free_port() -> int:
         return port
 
 
-def test_dockerfile_build_and_run_steps_work_outside_docker(project: Path, tmp_path: Path) -> None:
-    """Replay the build stage in a clean directory, then serve, probe and stop like Docker."""
-    build, runtime = stages(project)
-    env = project_env(PYTHON)
-    sandbox = Sandbox(root=tmp_path / "image", project=project, base_env=env)
+def migrate_like_compose(
+    runtime: Stage,
+    sandbox: Sandbox,
+    run_env: dict[str, str],
+    *,
+    databases: Databases,
+    render_name: str,
+) -> None:
+    """Run compose's ``migrate`` command with the image's files; point ``run_env`` at the DB.
+
+    The runtime stage's copies from the build context are applied (its RUNs create users and
+    are not replayed); the database is the image's SQLite path mapped into the sandbox, or a
+    fresh server database where compose would use its ``db`` service.
+    """
+    database = RENDERS[render_name][0]
+    for instruction in runtime.all("COPY"):
+        if "--from=" not in instruction.args:
+            sandbox.apply(instruction)
+    url_variable = f"{PACKAGE.upper()}_DATABASE__URL"
+    if database == "sqlite":
+        run_env[url_variable] = sandbox.map_value(run_env[url_variable])
+        sandbox.path("/app/data").mkdir()  # the runtime stage's `RUN mkdir /app/data`
+    else:
+        combination = Combination({"database": database}, f"shipping-{render_name}")
+        run_env[url_variable] = databases.env_for(combination)["TEST_DATABASE_URL"]
+    compose_file = sandbox.project / "docker-compose.yml"
+    compose = yaml.safe_load(compose_file.read_text(encoding="utf-8"))
+    workdir = sandbox.path(runtime.all("WORKDIR")[-1].args)
+    for command in (compose["services"]["migrate"]["command"], ["alembic", "current"]):
+        result = subprocess.run(
+            command, cwd=workdir, env=run_env, capture_output=True, text=True, check=False
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+    assert "(head)" in result.stdout, result.stdout + result.stderr
+
+
+def replay_build_stage(build: Stage, sandbox: Sandbox, tmp_path: Path) -> Path:
+    """Run the build stage in the sandbox; check the environment it leaves; return its python."""
     runs = []
     for instruction in build.instructions:
         result = sandbox.apply(instruction)
@@ -144,7 +255,7 @@ def test_dockerfile_build_and_run_steps_work_outside_docker(project: Path, tmp_p
     assert len(runs) == 2, runs
     assert "--no-install-project" in runs[0]
 
-    venv_python = tmp_path / "image" / "app" / ".venv" / "bin" / "python"
+    venv_python = sandbox.path("/app/.venv/bin/python")
     assert venv_python.is_file(), "the build stage must leave the environment at /app/.venv"
     # A regular install: importable from anywhere, sources not needed, no dev tools.
     shutil.rmtree(sandbox.path("/src"))
@@ -157,8 +268,37 @@ def test_dockerfile_build_and_run_steps_work_outside_docker(project: Path, tmp_p
     assert probe.returncode == 0, probe.stderr
     assert "site-packages" in probe.stdout
     assert check(str(venv_python), "-c", "import pytest", cwd=tmp_path).returncode != 0
-    compiled = list((tmp_path / "image" / "app" / ".venv").rglob(f"{PACKAGE}/__pycache__/*.pyc"))
+    compiled = list(sandbox.path("/app/.venv").rglob(f"{PACKAGE}/__pycache__/*.pyc"))
     assert compiled, "UV_COMPILE_BYTECODE must leave compiled bytecode in the image"
+    return venv_python
+
+
+def fetch(python: Path, url: str) -> subprocess.CompletedProcess[str]:
+    """GET ``url`` with the image's Python and print the body (non-2xx: non-zero exit)."""
+    code = (
+        f"import urllib.request; print(urllib.request.urlopen({url!r}, timeout=4).read().decode())"
+    )
+    return subprocess.run(
+        [str(python), "-c", code], capture_output=True, text=True, check=False, timeout=10
+    )
+
+
+@pytest.mark.parametrize("render_name", ["project", "with_postgresql", "without_database"])
+def test_dockerfile_build_and_run_steps_work_outside_docker(
+    request: pytest.FixtureRequest, render_name: str, databases: Databases, tmp_path: Path
+) -> None:
+    """Replay the build stage, migrate like compose's ``migrate``, serve, probe and stop.
+
+    The build stage runs in a clean directory; with a database, the migrations run from the
+    image's files as compose's one-shot ``migrate`` service runs them; then the image serves,
+    its HEALTHCHECK passes, /readiness answers, and SIGTERM stops it like Docker.
+    """
+    project: Path = request.getfixturevalue(render_name)
+    database, storage = RENDERS[render_name]
+    build, runtime = stages(project)
+    env = project_env(PYTHON)
+    sandbox = Sandbox(root=tmp_path / "image", project=project, base_env=env)
+    venv_python = replay_build_stage(build, sandbox, tmp_path)
 
     port = free_port()
     run_env = {
@@ -170,6 +310,10 @@ def test_dockerfile_build_and_run_steps_work_outside_docker(project: Path, tmp_p
     }
     workdir = sandbox.path(runtime.all("WORKDIR")[-1].args)
     workdir.mkdir(parents=True, exist_ok=True)
+    if database != "none":
+        migrate_like_compose(
+            runtime, sandbox, run_env, databases=databases, render_name=render_name
+        )
     healthcheck = runtime.all("HEALTHCHECK")[0].exec_form()
     assert healthcheck is not None
 
@@ -193,6 +337,7 @@ def test_dockerfile_build_and_run_steps_work_outside_docker(project: Path, tmp_p
             assert server.poll() is None, "the service exited during startup"
             assert time.monotonic() < deadline, "the HEALTHCHECK never passed"
             time.sleep(0.2)
+        readiness = fetch(venv_python, f"http://127.0.0.1:{port}/readiness")
         server.send_signal(signal.SIGTERM)
         output, _ = server.communicate(timeout=SHUTDOWN_TIMEOUT_S)
     finally:
@@ -204,6 +349,11 @@ def test_dockerfile_build_and_run_steps_work_outside_docker(project: Path, tmp_p
     assert "Application shutdown complete." in output, output
     assert "Traceback" not in output, output
     assert probe_health() != 0
+    if database == "none" and storage == "memory":
+        assert "404" in readiness.stderr, "nothing to check: no /readiness"
+    else:  # the migrated database answers: the image's service is ready
+        assert readiness.returncode == 0, readiness.stderr + output
+        assert json.loads(readiness.stdout)["checks"] == {"database": "ok"}
 
 
 # --- YAML and schemas -------------------------------------------------------------------------
@@ -217,12 +367,12 @@ def test_dockerfile_build_and_run_steps_work_outside_docker(project: Path, tmp_p
         (".github/dependabot.yml", "vendor.dependabot"),
     ],
 )
-@pytest.mark.parametrize("storage", ["memory", "redis"])
+@pytest.mark.parametrize("render_name", list(RENDERS))
 def test_rendered_config_matches_its_schema(
-    request: pytest.FixtureRequest, tmp_path: Path, relative: str, schema: str, storage: str
+    request: pytest.FixtureRequest, tmp_path: Path, relative: str, schema: str, render_name: str
 ) -> None:
     """Each file validates; with its top-level structure broken it does not."""
-    project: Path = request.getfixturevalue("with_redis" if storage == "redis" else "project")
+    project: Path = request.getfixturevalue(render_name)
     checker = tool("check-jsonschema")
     result = check(checker, "--builtin-schema", schema, relative, cwd=project)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -238,7 +388,7 @@ def test_redis_is_a_healthy_dependency_in_compose_and_a_ci_service(with_redis: P
     """With Redis chosen the app waits for a healthy Redis; CI tests against a real one."""
     compose = yaml.safe_load((with_redis / "docker-compose.yml").read_text(encoding="utf-8"))
     app, redis = compose["services"]["app"], compose["services"]["redis"]
-    assert app["depends_on"] == {"redis": {"condition": "service_healthy"}}
+    assert app["depends_on"]["redis"] == {"condition": "service_healthy"}
     assert app["environment"][f"{PACKAGE.upper()}_RATE_LIMIT__REDIS_URL"].startswith(
         "redis://redis:"
     )
@@ -251,10 +401,99 @@ def test_redis_is_a_healthy_dependency_in_compose_and_a_ci_service(with_redis: P
     assert test_job["env"]["TEST_REDIS_URL"].startswith("redis://127.0.0.1:6379")
 
 
+@pytest.mark.parametrize("render_name", list(RENDERS))
+def test_compose_and_ci_carry_the_chosen_database(
+    request: pytest.FixtureRequest, render_name: str
+) -> None:
+    """Compose and CI run what the database answer needs, and nothing else.
+
+    With a database, a one-shot ``migrate`` service with the app's image and settings runs
+    before the app; SQLite's file is in a volume; a server database has its own service.
+    """
+    project: Path = request.getfixturevalue(render_name)
+    database, storage = RENDERS[render_name]
+    compose_text = (project / "docker-compose.yml").read_text(encoding="utf-8")
+    compose = yaml.safe_load(compose_text)  # resolves the `<<: *service` merges
+    services = compose["services"]
+    app = services["app"]
+    url_variable = f"{PACKAGE.upper()}_DATABASE__URL"
+    workflow = yaml.safe_load(
+        (project / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8")
+    )
+    test_job = workflow["jobs"]["test"]
+    expected = {"app"} | ({"redis"} if storage == "redis" else set())
+    if database == "none":
+        assert set(services) == expected
+        assert "depends_on" not in app or set(app["depends_on"]) == {"redis"}
+        assert "volumes" not in compose
+        assert "TEST_DATABASE_URL" not in test_job.get("env", {})
+        return
+    migrate = services["migrate"]
+    assert migrate["command"] == ["alembic", "upgrade", "head"]
+    assert migrate["image"] == app["image"]
+    assert migrate["build"] == app["build"]
+    assert migrate["environment"] == app["environment"]
+    assert migrate["restart"] == "no"
+    assert app["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
+    if database == "sqlite":
+        assert set(services) == expected | {"migrate"}
+        assert app["volumes"] == migrate["volumes"] == ["data:/app/data"]
+        assert set(compose["volumes"]) == {"data"}
+        assert url_variable not in app["environment"]  # the image's own, under /app/data
+        assert "TEST_DATABASE_URL" not in test_job.get("env", {})
+        return
+    assert set(services) == expected | {"migrate", "db"}
+
+
+@pytest.mark.parametrize("render_name", ["with_postgresql", "with_mysql"])
+def test_a_database_server_gets_its_password_from_env(
+    request: pytest.FixtureRequest, render_name: str
+) -> None:
+    """The server's password is generated into .env and reaches it by interpolation.
+
+    The server is healthy before the migrations and the app start; compose interpolates the
+    generated password into the server's settings and the app's URL; CI runs the same server.
+    """
+    project: Path = request.getfixturevalue(render_name)
+    database = RENDERS[render_name][0]
+    compose = yaml.safe_load((project / "docker-compose.yml").read_text(encoding="utf-8"))
+    app, migrate, db = (compose["services"][name] for name in ("app", "migrate", "db"))
+    workflow = yaml.safe_load(
+        (project / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8")
+    )
+    test_job = workflow["jobs"]["test"]
+    assert (
+        app["depends_on"]["db"] == migrate["depends_on"]["db"] == {"condition": "service_healthy"}
+    )
+    assert db["healthcheck"]["test"][0] == "CMD"
+    [volume] = db["volumes"]
+    assert volume.split(":")[0] in compose["volumes"]
+    # The password is interpolated from .env, where the post-render task generated it.
+    password = "${DATABASE_PASSWORD:?"  # noqa: S105 (compose interpolation, not a secret)
+    server_password = db["environment"][
+        "POSTGRES_PASSWORD" if database == "postgresql" else "MARIADB_PASSWORD"
+    ]
+    assert server_password.startswith(password)
+    scheme, port = ("postgresql", 5432) if database == "postgresql" else ("mysql", 3306)
+    url = app["environment"][f"{PACKAGE.upper()}_DATABASE__URL"]
+    assert url.startswith(f"{scheme}://{PACKAGE}:{password}")
+    assert f"@db:{port}/" in url
+    example = (project / ".env.example").read_text(encoding="utf-8")
+    assert "\nDATABASE_PASSWORD=CHANGE_ME_DATABASE_PASSWORD\n" in example
+    env_file = (project / ".env").read_text(encoding="utf-8")
+    [generated] = [line for line in env_file.splitlines() if line.startswith("DATABASE_PASSWORD=")]
+    assert len(generated.partition("=")[2]) >= 32
+    assert "CHANGE_ME" not in generated
+    service = "postgres" if database == "postgresql" else "mariadb"
+    assert "--health-cmd" in test_job["services"][service]["options"]
+    assert test_job["env"]["TEST_DATABASE_URL"].startswith(f"{scheme}://")
+    assert f"127.0.0.1:{port}/" in test_job["env"]["TEST_DATABASE_URL"]
+
+
 def test_memory_storage_renders_no_redis(project: Path) -> None:
     """Without Redis chosen nothing mentions a Redis server."""
     compose = yaml.safe_load((project / "docker-compose.yml").read_text(encoding="utf-8"))
-    assert set(compose["services"]) == {"app"}
+    assert set(compose["services"]) == {"app", "migrate"}
     workflow = (project / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8")
     assert "redis" not in workflow.lower()
 
@@ -318,6 +557,30 @@ def test_makefile_targets_run_the_projects_checks(project: Path) -> None:
     check_target = check("make", "-n", "check", cwd=project).stdout
     for command in ("ruff check", "mypy", "pytest"):
         assert command in check_target
+
+
+@pytest.mark.parametrize("render_name", ["with_postgresql", "with_mysql", "without_database"])
+def test_makefile_migrates_only_with_a_database(
+    request: pytest.FixtureRequest, render_name: str
+) -> None:
+    """``make migrate`` and ``make revision`` run Alembic; without a database they do not exist."""
+    project: Path = request.getfixturevalue(render_name)
+    migrate = check("make", "-n", "migrate", cwd=project)
+    revision = check("make", "-n", "revision", "m=add tags", cwd=project)
+    if RENDERS[render_name][0] == "none":
+        assert migrate.returncode != 0
+        assert revision.returncode != 0
+        assert "alembic" not in (project / "Makefile").read_text(encoding="utf-8")
+        return
+    assert migrate.returncode == 0, migrate.stderr
+    assert "uv run alembic upgrade head" in migrate.stdout
+    assert revision.returncode == 0, revision.stderr
+    assert 'uv run alembic revision --autogenerate -m "add tags"' in revision.stdout
+    missing_message = subprocess.run(
+        ["make", "revision"], cwd=project, capture_output=True, text=True, check=False
+    )
+    assert missing_message.returncode != 0
+    assert "usage: make revision" in missing_message.stdout
 
 
 def test_matrix_json_feeds_the_template_ci() -> None:
