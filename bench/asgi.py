@@ -87,7 +87,9 @@ class Lifespan:
 class Request:
     """A reusable synthetic ``GET`` request: build once, call :meth:`send_to` many times."""
 
-    def __init__(self, path: str, state: dict[str, Any]) -> None:
+    def __init__(
+        self, path: str, state: dict[str, Any], headers: list[tuple[str, str]] | None = None
+    ) -> None:
         """Precompute the parts of the scope that never change between calls."""
         self._path = path
         self._raw_path = path.encode()
@@ -96,6 +98,7 @@ class Request:
             (b"host", b"127.0.0.1:8000"),
             (b"user-agent", b"bench/1"),
             (b"accept", b"*/*"),
+            *((name.lower().encode(), value.encode()) for name, value in headers or ()),
         ]
 
     def scope(self) -> Scope:

@@ -7,6 +7,7 @@ are shared and noisy, so a number is information for a human, not a gate.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -21,6 +22,7 @@ from bench.measure import (
     measure_inprocess,
     measure_load,
     measure_middleware,
+    run_in_venv,
 )
 from bench.plan import FULL, QUICK, Plan, Runtime, choose_cpus, with_overrides
 from bench.project import (
@@ -29,6 +31,7 @@ from bench.project import (
     clean_env,
     describe_venv,
     install,
+    read_answers,
     read_package_name,
     render,
     template_commit,
@@ -58,6 +61,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--data", action="append", default=[], metavar="KEY=VALUE", help="copier answer"
     )
     parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="service setting without its env prefix, on top of the scenario's "
+        "(e.g. DATABASE__POOL_PRE_PING=false)",
+    )
+    parser.add_argument(
         "--scenario",
         action="append",
         choices=sorted(SCENARIOS),
@@ -80,8 +91,37 @@ def choose_plan(args: argparse.Namespace) -> Plan:
     return with_overrides(QUICK if args.quick else FULL, overrides)
 
 
+def required_answers(args: argparse.Namespace, scenarios: list[Scenario]) -> dict[str, str]:
+    """Merge the answers of ``--data`` with those the scenarios need; refuse contradictions."""
+    answers: dict[str, str] = {}
+    sources: dict[str, str] = {}
+    wanted = [("--data", *item.split("=", 1)) for item in args.data]
+    wanted += [(f"scenario {s.name}", *item) for s in scenarios for item in s.answers.items()]
+    for source, key, value in wanted:
+        if answers.setdefault(key, value) != value:
+            raise RuntimeError(
+                f"{source} needs {key}={value}, but {sources[key]} needs {key}={answers[key]}: "
+                "run these scenarios separately"
+            )
+        sources.setdefault(key, source)
+    return answers
+
+
+def check_answers(root: Path, answers: dict[str, str]) -> None:
+    """Refuse a reused project rendered with other answers than the scenarios need."""
+    recorded = read_answers(root)
+    wrong = {key: value for key, value in answers.items() if recorded.get(key) != value}
+    if wrong:
+        needed = " ".join(f"--data {key}={value}" for key, value in wrong.items())
+        raise RuntimeError(
+            f"{root} was rendered with other answers than the scenarios need "
+            f"({', '.join(f'{key}={recorded.get(key)}' for key in wrong)}); render one with "
+            f"{needed}, or drop --project"
+        )
+
+
 def prepare_project(
-    args: argparse.Namespace, workdir: Path
+    args: argparse.Namespace, workdir: Path, answers: dict[str, str]
 ) -> tuple[Project, dict[str, float] | None]:
     """Render and install a fresh service, or reuse ``--project`` as it is.
 
@@ -90,11 +130,11 @@ def prepare_project(
     """
     if args.project is None:
         root = workdir / "project"
-        data = dict(item.split("=", 1) for item in args.data)
-        timings = {"copier_s": render(args.template.resolve(), root, data)}
+        timings = {"copier_s": render(args.template.resolve(), root, answers)}
         timings["install_s"] = install(root)
         return Project(root, read_package_name(root)), timings
     root = args.project.resolve()
+    check_answers(root, answers)
     project = Project(root, read_package_name(root))
     if not project.python.exists():
         return project, {"install_s": install(root)}
@@ -139,11 +179,18 @@ def run_scenario(
     """Run every measurement not skipped for one scenario, with its settings and its own files."""
     workdir = base.workdir / scenario.name
     workdir.mkdir()
-    runtime = replace(
-        base, env={**base.env, **service_env(project, scenario.service_env)}, workdir=workdir
-    )
+    settings = {**scenario.service_env, **dict(item.split("=", 1) for item in args.setting)}
+    env = {**base.env, **scenario.env, **service_env(project, settings)}
+    runtime = replace(base, env=env, workdir=workdir)
+    scenario = prepare_data(scenario, project, runtime)
+    plan = replace(plan, iterations=max(1, plan.iterations // scenario.iterations_divisor))
     targets: Targets = {"plain": scenario.plain_target, "service": project.target}
-    result: dict[str, Any] = {"description": scenario.description, "targets": targets}
+    result: dict[str, Any] = {
+        "description": scenario.description,
+        "targets": targets,
+        "target": {"ratio": scenario.target_ratio, "source": scenario.target_source},
+        "iterations": plan.iterations,
+    }
     if "load" not in args.skip:
         result["load"] = measure_load(targets, scenario, plan, runtime)
     if "inprocess" not in args.skip:
@@ -153,6 +200,17 @@ def run_scenario(
     if "coldstart" not in args.skip:
         result["coldstart"] = measure_coldstart(targets, plan, runtime)
     return result
+
+
+def prepare_data(scenario: Scenario, project: Project, runtime: Runtime) -> Scenario:
+    """Run the scenario's data preparation in the venv; it says which path to ask and what for."""
+    if scenario.prepare is None:
+        return scenario
+    out = runtime.workdir / "prepare.json"
+    arguments = ["--project", str(project.root), "--out", str(out)]
+    run_in_venv(scenario.prepare, arguments, runtime, runtime.workdir / "prepare.log", None)
+    prepared = json.loads(out.read_text("utf-8"))
+    return replace(scenario, path=prepared["path"], expected_json=prepared["expected_json"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -171,7 +229,7 @@ def run(args: argparse.Namespace) -> int:
     scenarios = [SCENARIOS[name] for name in args.scenario or DEFAULT_SCENARIOS]
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
     try:
-        project, render_timings = prepare_project(args, workdir)
+        project, render_timings = prepare_project(args, workdir, required_answers(args, scenarios))
         runtime, versions = make_runtime(
             project, service_env(project, BASE_SETTINGS), workdir, not args.no_pin
         )
@@ -187,9 +245,14 @@ def run(args: argparse.Namespace) -> int:
             "cpu_count": os.cpu_count(),
             "load_average_before": os.getloadavg()[0],
         }
+        # Cold start does not depend on the endpoint: it is measured with the first scenario only.
+        later = argparse.Namespace(**{**vars(args), "skip": [*args.skip, "coldstart"]})
         result = {
             "meta": meta,
-            "scenarios": {s.name: run_scenario(s, project, plan, runtime, args) for s in scenarios},
+            "scenarios": {
+                s.name: run_scenario(s, project, plan, runtime, args if index == 0 else later)
+                for index, s in enumerate(scenarios)
+            },
         }
         meta["load_average_after"] = os.getloadavg()[0]
         emit(render_report(result))

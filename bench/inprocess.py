@@ -40,6 +40,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--target", required=True, help="module:factory returning an ASGI app")
     parser.add_argument("--path", default="/health")
+    parser.add_argument(
+        "--header", action="append", default=[], metavar="NAME:VALUE", help="repeatable"
+    )
     parser.add_argument("--expect-status", type=int, default=200)
     parser.add_argument("--expect-json", default='{"status": "ok"}')
     parser.add_argument("--iterations", type=int, default=5000, help="requests per repeat")
@@ -113,6 +116,11 @@ async def profile_batch(app: ASGIApp, request: Request, args: argparse.Namespace
     args.profile.write_text(text.getvalue(), encoding="utf-8")
 
 
+def header_parts(item: str) -> tuple[str, str, str]:
+    """Split ``Name: value`` at its first colon."""
+    return item.partition(":")
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     """Create the app, run its lifespan around the measurement, and time startup and shutdown."""
     app = cast("ASGIApp", load_factory(args.target)())
@@ -120,7 +128,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     await lifespan.startup()
     startup_ms = (time.perf_counter() - started) * 1e3
-    result = await measure(app, Request(args.path, lifespan.state), args)
+    headers = [(name.strip(), value.strip()) for name, _, value in map(header_parts, args.header)]
+    request = Request(args.path, lifespan.state, headers)
+    result = await measure(app, request, args)
     stopping = time.perf_counter()
     await lifespan.shutdown()
     result["lifespan_startup_ms"] = startup_ms

@@ -106,16 +106,19 @@ def start_server(name: str, target: str, runtime: Runtime) -> Server:
     return Server(name, process, port, log_path, stderr_path, log_file, stderr_file)
 
 
-def wait_ready(server: Server, path: str, expected: object) -> None:
+def wait_ready(
+    server: Server, path: str, expected: object, headers: tuple[tuple[str, str], ...] = ()
+) -> None:
     """Poll until the server answers ``path`` with the expected JSON, or fail with its output."""
-    url = f"http://127.0.0.1:{server.port}{path}"
+    request = urllib.request.Request(f"http://127.0.0.1:{server.port}{path}", headers=dict(headers))
     deadline = time.monotonic() + _READY_TIMEOUT_S
     last_error = "no answer"
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             break
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:
+            # The URL is http://127.0.0.1, built above: no file: or custom scheme can get in.
+            with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310
                 body = json.loads(response.read())
             if body == expected:
                 return
@@ -152,10 +155,14 @@ class Wrk:
     connections: int
     cpu: int | None
 
-    def run(self, server: Server, path: str, seconds: int) -> dict[str, Any]:
+    def run(
+        self, server: Server, path: str, seconds: int, headers: tuple[tuple[str, str], ...] = ()
+    ) -> dict[str, Any]:
         """Run wrk once against ``server``; return its JSON summary plus requests per second."""
         command = [self.executable, "--threads", "1", "--connections", str(self.connections)]
         command += ["--duration", f"{seconds}s", "--timeout", "5s", "--script", str(_WRK_SCRIPT)]
+        for name, value in headers:
+            command += ["--header", f"{name}: {value}"]
         command.append(f"http://127.0.0.1:{server.port}{path}")
         cpu_before = process_cpu_seconds(server.process.pid)
         completed = subprocess.run(

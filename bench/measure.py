@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.apps import ABLATION_TARGET, DROP_ALL, DROP_ENV, SERVICE_TARGET_ENV
 from bench.load import Wrk, ensure_wrk, pinned, start_server, stop_server, wait_ready
 from bench.plan import Plan, Runtime
 from bench.scenarios import Scenario
@@ -41,12 +40,13 @@ def measure_load(targets: Targets, scenario: Scenario, plan: Plan, runtime: Runt
     sent = dict.fromkeys(servers, 0)
     try:
         for server in servers.values():
-            wait_ready(server, scenario.path, scenario.expected_json)
+            wait_ready(server, scenario.path, scenario.expected_json, scenario.headers)
         for name, server in servers.items():
-            sent[name] += wrk.run(server, scenario.path, plan.warmup_s)["requests"]
+            warmup = wrk.run(server, scenario.path, plan.warmup_s, scenario.headers)
+            sent[name] += warmup["requests"]
         for round_index in range(plan.rounds):
             for name in alternating(list(servers), round_index):
-                run = wrk.run(servers[name], scenario.path, plan.duration_s)
+                run = wrk.run(servers[name], scenario.path, plan.duration_s, scenario.headers)
                 runs[name].append(run)
                 sent[name] += run["requests"]
     finally:
@@ -135,6 +135,8 @@ def measure_one_inprocess(
     arguments += ["--expect-json", json.dumps(scenario.expected_json)]
     arguments += ["--iterations", str(plan.iterations), "--repeats", str(plan.repeats)]
     arguments += ["--warmup", str(plan.inprocess_warmup), "--loop", runtime.loop]
+    for name, value in scenario.headers:
+        arguments += ["--header", f"{name}: {value}"]
     profile_path = runtime.workdir / f"{run.label}.profile.txt"
     if run.profile:
         arguments += ["--profile", str(profile_path)]
@@ -161,33 +163,49 @@ def measure_inprocess(
     }
 
 
+# The per-middleware runs cut the plan's repeats into many short rounds: neighbours on a shared
+# machine come and go over seconds, so the smaller the time between the batches compared, the
+# less of their noise lands in a difference.
+_ABLATION_SLICES = 25
+_ABLATION_MIN_BATCH = 50
+
+
 def measure_middleware(targets: Targets, scenario: Scenario, plan: Plan, runtime: Runtime) -> Any:
     """Cost of each of the service's middleware: the service with it, minus the service without.
 
     Also measures the service with no middleware at all, which isolates the cost of the rest
-    (exception handlers, router, the endpoint) against the plain app.
+    (exception handlers, router, the endpoint) against the plain app. Every variant and the plain
+    app run in one process, in many short alternating rounds (see ``bench/apps/ablation.py``); a
+    middleware's cost is the median over rounds of the difference within each round, and each
+    variant's level the median of its batches.
     """
-    env = {SERVICE_TARGET_ENV: targets["service"]}
-    log_path = runtime.workdir / "middleware-list.stdout.log"
-    run_in_venv("bench.apps.ablation", [], runtime, log_path, env)
-    names: list[str] = json.loads(log_path.read_text("utf-8").splitlines()[-1])
-    variants = {"all": "", **{f"without {name}": name for name in names}, "none": DROP_ALL}
-    measured = {
-        variant: measure_one_inprocess(
-            InProcessRun(f"ablation-{index}", ABLATION_TARGET, {**env, DROP_ENV: drop}),
-            scenario,
-            plan,
-            runtime,
-        )
-        for index, (variant, drop) in enumerate(variants.items())
-    }
-    full = measured["all"]["cpu_us_best"]
+    out = runtime.workdir / "ablation.json"
+    batch = max(_ABLATION_MIN_BATCH, plan.iterations // _ABLATION_SLICES)
+    arguments = ["--service", targets["service"], "--plain", targets["plain"]]
+    arguments += ["--path", scenario.path, "--out", str(out)]
+    arguments += ["--expect-status", str(scenario.expected_status)]
+    arguments += ["--expect-json", json.dumps(scenario.expected_json)]
+    arguments += ["--iterations", str(batch), "--rounds", str(plan.repeats * _ABLATION_SLICES)]
+    arguments += ["--warmup", str(plan.inprocess_warmup), "--loop", runtime.loop]
+    for name, value in scenario.headers:
+        arguments += ["--header", f"{name}: {value}"]
+    run_in_venv("bench.apps.ablation", arguments, runtime, runtime.workdir / "ablation.log", None)
+    raw = json.loads(out.read_text("utf-8"))
+    samples: dict[str, list[float]] = raw["cpu_us"]
+    names: list[str] = raw["middleware"]
+
+    def paired_cost(name: str) -> float:
+        pairs = zip(samples["all"], samples[f"without {name}"], strict=True)
+        return statistics.median(full - without for full, without in pairs)
+
     return {
         "middleware": names,
-        "cost_us": {name: full - measured[f"without {name}"]["cpu_us_best"] for name in names},
-        "service_us": full,
-        "no_middleware_us": measured["none"]["cpu_us_best"],
-        "variants": measured,
+        "cost_us": {name: paired_cost(name) for name in names},
+        "service_us": statistics.median(samples["all"]),
+        "no_middleware_us": statistics.median(samples["none"]),
+        "plain_us": statistics.median(samples["plain"]),
+        "batch": batch,
+        "cpu_us": samples,
     }
 
 

@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # Libraries whose versions explain the numbers; recorded with every result.
@@ -78,6 +80,15 @@ def render(template: Path, destination: Path, data: dict[str, str]) -> float:
 def install(root: Path) -> float:
     """Install the project's runtime dependencies (no dev group) and return the time taken."""
     return run_checked(["uv", "sync", "--no-dev", "--quiet"], cwd=root)
+
+
+def read_answers(root: Path) -> dict[str, str]:
+    """Read the copier answers a project was rendered with, as text (PyYAML comes with copier)."""
+    answers = root / ".copier-answers.yml"
+    if not answers.is_file():
+        return {}
+    loaded = yaml.safe_load(answers.read_text("utf-8")) or {}
+    return {str(key): str(value) for key, value in loaded.items()}
 
 
 def read_package_name(root: Path) -> str:

@@ -1,14 +1,22 @@
 """What is measured: one endpoint, served by the rendered service and by a reference app.
 
-A scenario is the unit later issues extend: a database GET-by-id compared with a minimal
-FastAPI + SQLAlchemy endpoint (issue 3), or a ``/health``-like endpoint with every middleware on
-(issue 5). Adding one means writing its reference app under ``bench/apps`` and registering it
-here; the load, in-process and cold-start drivers take any ``module:factory`` target.
+A scenario names its endpoint, the answer both apps must give, the reference app, the settings
+the service runs with, the headers every request carries, the copier answers the render needs
+and, when the endpoint reads data, a module that prepares it. Adding one means writing its
+reference app under ``bench/apps`` and registering it here; the load, in-process and cold-start
+drivers take any ``module:factory`` target.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+
+# Far above what one worker can serve, so the limiter runs its full check and never answers 429.
+UNREACHABLE_RATE_LIMIT = "100000000/minute"
+NOTES_DATABASE_URL = os.environ.get(
+    "BENCH_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/bench_notes"
+)
 
 
 @dataclass(frozen=True)
@@ -18,7 +26,11 @@ class Scenario:
     ``plain_target`` is a ``module:factory`` importable in the rendered project's venv with the
     template repository's root on ``sys.path``. ``service_env`` holds extra settings for the
     service *without* its env prefix (``LOGGING__LEVEL``), so the scenario works for any
-    package name.
+    package name; ``env`` goes to both apps as it is. ``answers`` are the copier answers the
+    render must have. ``prepare`` is a module run once in the venv before measuring (with the
+    scenario's environment); it writes the JSON ``{"path": ..., "expected_json": ...}`` to the
+    file named by its ``--out`` argument, for endpoints whose path or answer depends on data it
+    creates.
     """
 
     name: str
@@ -28,11 +40,20 @@ class Scenario:
     expected_json: object
     plain_target: str
     service_env: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    headers: tuple[tuple[str, str], ...] = ()
+    answers: dict[str, str] = field(default_factory=dict)
+    prepare: str | None = None
+    # Share of the reference app's requests per second the service should keep, and who says so.
+    target_ratio: float = 0.85
+    target_source: str = "issue 2"
+    # In-process batches are this many times smaller, for endpoints that cost milliseconds.
+    iterations_divisor: int = 1
 
 
 HEALTH = Scenario(
     name="health",
-    description="GET /health: service with every middleware and JSON access log on, vs plain",
+    description="GET /health: service with its default middleware and JSON access log on, vs plain",
     path="/health",
     expected_status=200,
     expected_json={"status": "ok"},
@@ -52,6 +73,57 @@ HEALTH_UNLOGGED = Scenario(
     service_env={"LOGGING__ACCESS_LOG_EXCLUDE_PATHS": '["/health"]'},
 )
 
-SCENARIOS: dict[str, Scenario] = {s.name: s for s in (HEALTH, HEALTH_UNLOGGED)}
-# What a run measures unless told otherwise: issue 2's target is about the logged /health.
-DEFAULT_SCENARIOS = ("health",)
+# Every path exclusion removed, so each middleware does its full work on /health: the access log
+# writes its line, metrics count the request, the limiter checks and counts it in memory, CORS
+# answers the browser origin, the proxy headers are believed from the trusted peer.
+EDGE = Scenario(
+    name="edge",
+    description=(
+        "GET /health with every middleware doing its full work (issue 5): security headers, "
+        "CORS for a browser origin, body limit, trusted proxy, in-memory rate limit, metrics, "
+        "JSON access log"
+    ),
+    path="/health",
+    expected_status=200,
+    expected_json={"status": "ok"},
+    plain_target="bench.apps.plain:create_app",
+    service_env={
+        "LOGGING__ACCESS_LOG_EXCLUDE_PATHS": "[]",
+        "METRICS__EXCLUDE_PATHS": "[]",
+        "RATE_LIMIT__EXEMPT_PATHS": "[]",
+        "RATE_LIMIT__DEFAULT": UNREACHABLE_RATE_LIMIT,
+        "CORS__ALLOW_ORIGINS": '["https://app.example.com"]',
+        "HTTP__TRUSTED_PROXIES": '["127.0.0.1"]',
+    },
+    headers=(("Origin", "https://app.example.com"), ("X-Forwarded-For", "203.0.113.7")),
+    answers={"metrics": "prometheus", "rate_limit_storage": "memory"},
+    target_ratio=0.8,
+    target_source="issue 5",
+)
+
+# Issue 3: the example resource read by id from a real PostgreSQL, against the smallest FastAPI
+# + SQLAlchemy endpoint running the same query on the same row.
+NOTES = Scenario(
+    name="notes-get",
+    description=(
+        "GET /notes/{id} from PostgreSQL (issue 3): the service's router -> service -> "
+        "repository with its session per request, vs a minimal FastAPI + SQLAlchemy endpoint"
+    ),
+    path="/notes/{id}",  # replaced by the prepare step's answer
+    expected_status=200,
+    expected_json=None,  # idem
+    plain_target="bench.apps.notes:create_app",
+    service_env={
+        "DATABASE__URL": NOTES_DATABASE_URL,
+        "RATE_LIMIT__DEFAULT": UNREACHABLE_RATE_LIMIT,
+    },
+    env={"BENCH_DATABASE_URL": NOTES_DATABASE_URL},
+    answers={"database": "postgresql"},
+    prepare="bench.apps.notes",
+    target_source="issue 3",
+    iterations_divisor=10,
+)
+
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in (HEALTH, HEALTH_UNLOGGED, EDGE, NOTES)}
+# What a run measures unless told otherwise: the targets of issues 2, 5 and 3.
+DEFAULT_SCENARIOS = ("health", "edge", "notes-get")

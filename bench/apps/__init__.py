@@ -1,10 +1,4 @@
-"""Reference apps the rendered service is compared with; they run in the rendered project's venv.
+"""Reference apps the rendered service is compared with, and the per-middleware driver.
 
-Names shared with the orchestrator live here, because the orchestrator cannot import the apps
-themselves (it has no FastAPI).
+They run in the rendered project's venv, with the template repository's root on ``sys.path``.
 """
-
-ABLATION_TARGET = "bench.apps.ablation:create_app"
-SERVICE_TARGET_ENV = "BENCH_SERVICE_TARGET"  # the service's module:factory
-DROP_ENV = "BENCH_DROP_MIDDLEWARE"  # comma-separated middleware class names, or DROP_ALL
-DROP_ALL = "*"

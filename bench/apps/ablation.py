@@ -1,24 +1,41 @@
-"""The service with some of its middleware taken out: what one costs is the difference.
+"""What each middleware costs: the service with it, minus the service without it, in one process.
 
-Removing a middleware from the real app, instead of adding it to the plain one, keeps
-everything it depends on in place (settings, the logging set up by the lifespan, the other
-middleware), so the measured cost is the cost inside the service. Starlette builds the middleware
-stack on the first call, so editing ``user_middleware`` after ``create_app()`` takes effect.
+Removing a middleware from the real app, instead of adding it to the plain one, keeps everything
+it depends on in place (settings, the logging set up by the lifespan, the other middleware), so
+the measured cost is the cost inside the service. One app is created and its lifespan started
+once; Starlette builds a middleware stack from ``user_middleware`` on demand, so each variant
+(everything, everything but one middleware, for each, and none) is a stack built around the same
+router, sharing the same state, logging pipeline and limiter.
 
-``python -m bench.apps.ablation`` prints the service's middleware names, outermost first.
+All variants and the plain app run in one process, in rounds: each round sends one short batch
+to each of them in alternating order, and the caller compares variants within each round.
+Differences between processes (memory layout, a neighbour's burst during one process's life), and
+between batches seconds apart, were larger than the costs being measured.
+
+Usage: ``python -m bench.apps.ablation --service pkg.main:create_app --plain
+bench.apps.plain:create_app --path /health --out result.json`` (see ``--help``).
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import json
-import os
 import sys
+import time
+from pathlib import Path
+from typing import Any, cast
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.types import Receive, Scope, Send
 
-from bench.apps import DROP_ALL, DROP_ENV, SERVICE_TARGET_ENV
-from bench.asgi import load_factory
+from bench.asgi import ASGIApp, Lifespan, Request, load_factory
+from bench.inprocess import check_response, header_parts, loop_factory, run_batch, settle
+
+ALL = "all"
+NONE = "none"
+PLAIN = "plain"
 
 
 def middleware_name(entry: Middleware) -> str:
@@ -26,25 +43,97 @@ def middleware_name(entry: Middleware) -> str:
     return str(getattr(entry.cls, "__name__", entry.cls))
 
 
-def service() -> Starlette:
-    """Create the service exactly as its factory does."""
-    app = load_factory(os.environ[SERVICE_TARGET_ENV])()
-    if not isinstance(app, Starlette):
-        raise TypeError(f"{os.environ[SERVICE_TARGET_ENV]} did not build a Starlette app")
-    return app
+def without(name: str) -> str:
+    """Label of the variant that lacks one middleware."""
+    return f"without {name}"
 
 
-def create_app() -> Starlette:
-    """Build the service, then drop the middleware named in ``BENCH_DROP_MIDDLEWARE``."""
-    app = service()
-    drop = {name for name in os.environ.get(DROP_ENV, "").split(",") if name}
-    app.user_middleware = [
-        entry
-        for entry in app.user_middleware
-        if DROP_ALL not in drop and middleware_name(entry) not in drop
-    ]
-    return app
+class Variant:
+    """The app's router and handlers behind some of its middleware, called like the app itself."""
+
+    def __init__(self, app: Starlette, middleware: list[Middleware]) -> None:
+        """Build the stack now: Starlette would build it once, on the first request."""
+        self._app = app
+        original = app.user_middleware
+        app.user_middleware = middleware
+        try:
+            self._stack = app.build_middleware_stack()
+        finally:
+            app.user_middleware = original
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Do what ``Starlette.__call__`` does before handing the request to the stack."""
+        scope["app"] = self._app
+        await self._stack(scope, receive, send)
+
+
+def variants(app: Starlette) -> dict[str, ASGIApp]:
+    """Everything on, each middleware left out in turn, and no middleware at all."""
+    entries = list(app.user_middleware)
+    built = {ALL: Variant(app, entries)}
+    for entry in entries:
+        built[without(middleware_name(entry))] = Variant(
+            app, [other for other in entries if other is not entry]
+        )
+    built[NONE] = Variant(app, [])
+    return cast("dict[str, ASGIApp]", built)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Read the measurement plan; the orchestrator passes every value explicitly."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--service", required=True, help="the service's module:factory")
+    parser.add_argument("--plain", required=True, help="the reference app's module:factory")
+    parser.add_argument("--path", default="/health")
+    parser.add_argument("--header", action="append", default=[], metavar="NAME:VALUE")
+    parser.add_argument("--expect-status", type=int, default=200)
+    parser.add_argument("--expect-json", default='{"status": "ok"}')
+    parser.add_argument("--iterations", type=int, default=2000, help="requests per batch")
+    parser.add_argument("--rounds", type=int, default=5, help="batches per variant")
+    parser.add_argument("--warmup", type=int, default=500, help="requests per variant first")
+    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
+    parser.add_argument("--out", type=Path, required=True, help="where to write the result")
+    return parser.parse_args(argv)
+
+
+async def measure(args: argparse.Namespace) -> dict[str, Any]:
+    """Start both apps, then time batches of every variant in alternating rounds."""
+    plain = cast("ASGIApp", load_factory(args.plain)())
+    service = load_factory(args.service)()
+    if not isinstance(service, Starlette):
+        raise TypeError(f"{args.service} did not build a Starlette app")
+    lifespans = [Lifespan(plain), Lifespan(cast("ASGIApp", service))]
+    for lifespan in lifespans:
+        await lifespan.startup()
+    headers = [(name.strip(), value.strip()) for name, _, value in map(header_parts, args.header)]
+    apps = {PLAIN: plain, **variants(service)}
+    requests = {name: Request(args.path, lifespans[name != PLAIN].state, headers) for name in apps}
+    for name, app in apps.items():
+        await check_response(app, requests[name], args)
+        await run_batch(app, requests[name], args.warmup, args.expect_status)
+    await settle()
+    cpu_us: dict[str, list[float]] = {name: [] for name in apps}
+    order = list(apps)
+    for round_index in range(args.rounds):
+        for name in order if round_index % 2 == 0 else order[::-1]:
+            started = time.process_time()
+            await run_batch(apps[name], requests[name], args.iterations, args.expect_status)
+            await settle()
+            cpu_us[name].append((time.process_time() - started) * 1e6 / args.iterations)
+    for lifespan in reversed(lifespans):
+        await lifespan.shutdown()
+    names = [middleware_name(entry) for entry in service.user_middleware]
+    return {"middleware": names, "cpu_us": cpu_us}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure and write the JSON result to ``--out`` (stdout belongs to the app's logs)."""
+    args = parse_args(argv)
+    with asyncio.Runner(loop_factory=loop_factory(args.loop)) as runner:
+        result = runner.run(measure(args))
+    args.out.write_text(json.dumps(result), encoding="utf-8")
+    return 0
 
 
 if __name__ == "__main__":
-    sys.stdout.write(json.dumps([middleware_name(entry) for entry in service().user_middleware]))
+    sys.exit(main())
