@@ -5,7 +5,7 @@
 key, a pydantic response model. It runs the same query on the same row as the service, with a
 pool of the same size, so the difference measured is the service's own code: its router ->
 service -> repository layers, its session dependency (COMMIT after the handler), its pool's
-pre-ping and its middleware.
+idle-only pre-ping and its middleware.
 
 ``python -m bench.apps.notes --project DIR --out FILE`` prepares the data: it creates the
 database named by ``BENCH_DATABASE_URL`` afresh, migrates it with the service's own Alembic
