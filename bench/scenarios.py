@@ -9,11 +9,16 @@ drivers take any ``module:factory`` target.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 
 # Far above what one worker can serve, so the limiter runs its full check and never answers 429.
 UNREACHABLE_RATE_LIMIT = "100000000/minute"
+# The `edge` requests come from this browser origin through this proxy (the in-process client's
+# and wrk's address); `bench/apps/stock.py` configures its middleware with the same values.
+BROWSER_ORIGIN = "https://app.example.com"
+TRUSTED_PROXY = "127.0.0.1"
 NOTES_DATABASE_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/bench_notes"
 )
@@ -92,10 +97,10 @@ EDGE = Scenario(
         "METRICS__EXCLUDE_PATHS": "[]",
         "RATE_LIMIT__EXEMPT_PATHS": "[]",
         "RATE_LIMIT__DEFAULT": UNREACHABLE_RATE_LIMIT,
-        "CORS__ALLOW_ORIGINS": '["https://app.example.com"]',
-        "HTTP__TRUSTED_PROXIES": '["127.0.0.1"]',
+        "CORS__ALLOW_ORIGINS": json.dumps([BROWSER_ORIGIN]),
+        "HTTP__TRUSTED_PROXIES": json.dumps([TRUSTED_PROXY]),
     },
-    headers=(("Origin", "https://app.example.com"), ("X-Forwarded-For", "203.0.113.7")),
+    headers=(("Origin", BROWSER_ORIGIN), ("X-Forwarded-For", "203.0.113.7")),
     answers={"metrics": "prometheus", "rate_limit_storage": "memory"},
     target_ratio=0.8,
     target_source="issue 5",

@@ -15,16 +15,13 @@ from starlette.middleware.cors import CORSMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from bench.apps import notes, plain
-
-# The values of the `edge` scenario (bench/scenarios.py).
-ALLOWED_ORIGIN = "https://app.example.com"
-TRUSTED_PROXY = "127.0.0.1"
+from bench.scenarios import BROWSER_ORIGIN, TRUSTED_PROXY
 
 
 def with_library_middleware(app: FastAPI) -> FastAPI:
     """Add the three middleware, in the service's order (add_middleware wraps what is there)."""
     app.add_middleware(
-        CORSMiddleware, allow_origins=[ALLOWED_ORIGIN], expose_headers=["X-Request-ID"]
+        CORSMiddleware, allow_origins=[BROWSER_ORIGIN], expose_headers=["X-Request-ID"]
     )
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=[TRUSTED_PROXY])
