@@ -10,7 +10,8 @@ uses it to run one combination per job, with ids from ``python -m tests.matrix``
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import shutil
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,9 +60,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = keep
 
 
-def combination_params() -> list[Any]:
-    """Return the matrix as ``pytest.param`` values, each grouped on one xdist worker."""
-    return [pytest.param(c, id=c.id, marks=pytest.mark.xdist_group(c.id)) for c in COMBINATIONS]
+def combination_params(combinations: Iterable[Combination] = COMBINATIONS) -> list[Any]:
+    """Return combinations (the whole matrix by default) as ``pytest.param`` values.
+
+    Each is grouped on one xdist worker, with every other item of its combination.
+    """
+    return [pytest.param(c, id=c.id, marks=pytest.mark.xdist_group(c.id)) for c in combinations]
 
 
 @dataclass
@@ -112,9 +116,11 @@ class Projects:
     databases: Databases = field(default_factory=Databases)
 
     def pristine(self, combination: Combination, copy: str = "a") -> Path:
-        """Return a fresh rendering of ``combination`` that nothing has run in.
+        """Return a rendering of ``combination`` that nothing has run in (one per session).
 
-        ``copy`` names independent renderings of the same answers (to compare them).
+        ``copy`` names independent renderings of the same answers (to compare them); the
+        installed project of ``synced`` is a copy of copy ``a``, so each combination is
+        rendered once however many tests read it.
         """
         key = (combination.id, copy)
         if key not in self._pristine:
@@ -129,14 +135,18 @@ class Projects:
         return cached
 
     def synced(self, combination: Combination) -> SyncedProject:
-        """Return ``combination`` rendered and installed with ``uv sync`` (once per session)."""
+        """Return ``combination`` installed with ``uv sync`` (once per session).
+
+        The project is a copy of the pristine rendering, so the hygiene tests keep a tree that
+        nothing has run in and the combination is still rendered only once.
+        """
         if combination.id not in self._synced:
             dst = self.base / "synced" / combination.id / "my-service"
             env = project_env(combination.python_version) | rendered_test_env(combination)
             project = SyncedProject(combination, dst, env)
             try:
                 project.env |= self.databases.env_for(combination)
-                render(dst, combination.copier_data())
+                shutil.copytree(self.pristine(combination), dst, symlinks=True)
             except Exception as error:  # noqa: BLE001 - reported by every check of the combination
                 project.render_error = error
             else:

@@ -7,8 +7,10 @@ filtered in pyproject.toml): testing your edits before committing them is the po
 Commands in a rendered project get an environment cleaned of everything that would make them
 use this repository's virtual environment or settings (``VIRTUAL_ENV``, its ``bin`` on
 ``PATH``, ``PYTHONPATH``, pytest and coverage variables, uv project settings), share one uv
-cache under the repository (``.uv-cache/``, git-ignored) and use the interpreter that matches
-the project's ``python_version``.
+cache under the repository (``.uv-cache/``, git-ignored), share mypy's cache with the other
+projects the same worker checks on the same Python (``.mypy-cache-rendered/``: the dependencies
+are the same, so only the project's own modules are checked anew; mypy still re-checks any file
+whose content differs), and use the interpreter that matches the project's ``python_version``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 #: ``pip install --user`` works even when its directory is not on ``PATH``.
 UV = os.environ.get("UV") or shutil.which("uv") or "uv"
 UV_CACHE_DIR = REPO_ROOT / ".uv-cache"
+#: Where the rendered projects' mypy caches live (git-ignored), one per worker and flavour.
+MYPY_CACHE_ROOT = REPO_ROOT / ".mypy-cache-rendered"
 #: Longest a single command in a rendered project may take before it counts as hung.
 COMMAND_TIMEOUT_S = 900
 #: Lines of output kept in a failure message (the end, where the summary is).
@@ -94,7 +98,19 @@ def render(
     return dst
 
 
-def project_env(python_version: str, package_name: str = "my_service") -> dict[str, str]:
+def mypy_cache_dir(python_version: str, flavour: str = "locked") -> Path:
+    """Return the mypy cache for this xdist worker, Python version and dependency ``flavour``.
+
+    Per worker, so two mypy processes never write one cache at once; per flavour, so projects
+    installed at their lowest versions do not evict the entries of the locked ones.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    return MYPY_CACHE_ROOT / f"{worker}-py{python_version}-{flavour}"
+
+
+def project_env(
+    python_version: str, package_name: str = "my_service", *, mypy_flavour: str = "locked"
+) -> dict[str, str]:
     """Return the environment for commands run in a rendered project.
 
     The project's own settings variables (``<PACKAGE>_*``) are dropped as well, so a developer's
@@ -118,6 +134,7 @@ def project_env(python_version: str, package_name: str = "my_service") -> dict[s
     env["UV_CACHE_DIR"] = str(UV_CACHE_DIR)
     env["UV_PYTHON_DOWNLOADS"] = "never"
     env["UV_PYTHON"] = find_python(python_version)
+    env["MYPY_CACHE_DIR"] = str(mypy_cache_dir(python_version, mypy_flavour))
     return env
 
 
