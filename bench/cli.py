@@ -48,6 +48,7 @@ SIZE_HELP = {
     "iterations": "in-process requests per repeat",
     "repeats": "in-process repeats per app",
     "cold_runs": "fresh interpreters per app for the cold start",
+    "ablation_slices": "short alternating rounds per repeat in the per-middleware run",
 }
 
 

@@ -163,10 +163,9 @@ def measure_inprocess(
     }
 
 
-# The per-middleware runs cut the plan's repeats into many short rounds: neighbours on a shared
-# machine come and go over seconds, so the smaller the time between the batches compared, the
-# less of their noise lands in a difference.
-_ABLATION_SLICES = 25
+# The per-middleware runs cut each of the plan's repeats into ``ablation_slices`` short rounds:
+# neighbours on a shared machine come and go over seconds, so the smaller the time between the
+# batches compared, the less of their noise lands in a difference.
 _ABLATION_MIN_BATCH = 50
 
 
@@ -180,12 +179,12 @@ def measure_middleware(targets: Targets, scenario: Scenario, plan: Plan, runtime
     variant's level the median of its batches.
     """
     out = runtime.workdir / "ablation.json"
-    batch = max(_ABLATION_MIN_BATCH, plan.iterations // _ABLATION_SLICES)
+    batch = max(_ABLATION_MIN_BATCH, plan.iterations // plan.ablation_slices)
     arguments = ["--service", targets["service"], "--plain", targets["plain"]]
     arguments += ["--path", scenario.path, "--out", str(out)]
     arguments += ["--expect-status", str(scenario.expected_status)]
     arguments += ["--expect-json", json.dumps(scenario.expected_json)]
-    arguments += ["--iterations", str(batch), "--rounds", str(plan.repeats * _ABLATION_SLICES)]
+    arguments += ["--iterations", str(batch), "--rounds", str(plan.repeats * plan.ablation_slices)]
     arguments += ["--warmup", str(plan.inprocess_warmup), "--loop", runtime.loop]
     for name, value in scenario.headers:
         arguments += ["--header", f"{name}: {value}"]

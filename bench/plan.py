@@ -20,6 +20,7 @@ class Plan:
     repeats: int  # in-process repeats per app
     inprocess_warmup: int  # in-process requests before timing
     cold_runs: int  # fresh interpreters per app for cold start (plus one discarded)
+    ablation_slices: int  # short alternating rounds per in-process repeat, per-middleware run
 
 
 QUICK = Plan(
@@ -31,6 +32,7 @@ QUICK = Plan(
     repeats=3,
     inprocess_warmup=100,
     cold_runs=2,
+    ablation_slices=25,
 )
 FULL = Plan(
     rounds=8,
@@ -41,6 +43,7 @@ FULL = Plan(
     repeats=9,
     inprocess_warmup=1000,
     cold_runs=9,
+    ablation_slices=25,
 )
 
 

@@ -106,7 +106,7 @@ def test_edge_and_notes_scenarios_run(
             *("--quick", "--project", str(project.path), "--results-dir", str(tmp_path)),
             *("--scenario", "edge", "--scenario", "notes-get"),
             *("--skip", "load", "--skip", "coldstart"),
-            *("--iterations", "20", "--repeats", "1"),
+            *("--iterations", "20", "--repeats", "1", "--ablation-slices", "2"),
             env={"BENCH_DATABASE_URL": url},
         )
     finally:
