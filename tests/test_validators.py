@@ -9,6 +9,7 @@ each message, which is what a user reads first.
 from __future__ import annotations
 
 import json
+import keyword
 import re
 import subprocess
 import sys
@@ -31,27 +32,27 @@ PACKAGE_NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
 #: question -> (start of the validator's message, refused answers, accepted answers)
 VALIDATED: dict[str, tuple[str, list[str], list[str]]] = {
     "project_name": (
-        "project_name must start with a letter",
+        "project_name must be 1-64 letters, digits, spaces",
         ["", "1st Service", "-service", "a" * 65, "bad/name", "new\nline", 'quo"te'],
         ["My Service", "x", "Billing API 2.0", "orders_v2-beta", "a" * 64],
     ),
     "project_slug": (
-        "project_slug must be kebab-case",
+        "project_slug must be kebab-case, like my-service",
         ["", "My-Service", "-service", "service-", "my--service", "1service", "my_service"],
         ["my-service", "x", "billing-api2", "a1-b2-c3"],
     ),
     "package_name": (
-        "package_name must be a lowercase Python identifier",
+        "package_name must be a lowercase Python identifier, like my_service",
         ["", "My_service", "1service", "my-service", "_private", "my service", "é"],
         ["my_service", "x", "billing_api2", "orders_"],
     ),
     "description": (
-        "description must be a single line of 1 to 200 characters",
+        "description must be one line of 1 to 200 characters",
         ["", "two\nlines", "carriage\rreturn", 'a "quoted" word', "back\\slash", "x" * 201],
         ["A service.", "Orders: create, list & cancel (v2) — with 'quotes'", "x" * 200],
     ),
     "author_name": (
-        "author_name must be a single line of 1 to 100 characters",
+        "author_name must be one line of 1 to 100 characters",
         ["", "two\nlines", 'Jane "JD" Doe', "Jane <jd>", "back\\slash", "x" * 101],
         ["Jane Doe", "Platform Team (SRE)", "Zoë O'Brien", "x" * 100],
     ),
@@ -79,14 +80,43 @@ def _choices(question: str) -> list[str]:
     return [str(value) for value in (choices.values() if isinstance(choices, dict) else choices)]
 
 
-def _reserved_module_names() -> set[str]:
-    default = _questions()["reserved_module_names"]["default"]
+def _hidden_list(name: str) -> set[str]:
+    """Return a ``when: false`` list of copier.yml (a setting for validators, not a question)."""
+    default = _questions()[name]["default"]
     assert isinstance(default, list)
-    return {str(name) for name in default}
+    return {str(item) for item in default}
+
+
+def _reserved_module_names() -> set[str]:
+    return _hidden_list("reserved_module_names")
 
 
 def _refusal(question: str, message_start: str) -> str:
     return re.escape(f"Validation error for question '{question}': {message_start}")
+
+
+#: Columns copier's prompt puts before a help text ("🎤 " and a space), in an 80-column terminal.
+HELP_WIDTH = 80 - 3
+#: What a person reads of a refusal before the terminal cuts the line.
+MESSAGE_WIDTH = 70
+
+
+def test_help_texts_fit_a_terminal_line() -> None:
+    """Every question's help is one line that fits an 80-column prompt (details: README)."""
+    too_long = {
+        name: spec["help"]
+        for name, spec in _questions().items()
+        if spec.get("when") is not False
+        and (len(spec["help"]) > HELP_WIDTH or "\n" in spec["help"].strip())
+    }
+    assert not too_long, too_long
+
+
+def test_a_refusal_says_what_is_wrong_first() -> None:
+    """The start of each refusal, what a narrow terminal still shows, names the rule broken."""
+    for question, (message_start, _, _) in VALIDATED.items():
+        assert len(message_start) <= MESSAGE_WIDTH, question
+        assert message_start.startswith(f"{question} must "), question
 
 
 def test_every_validated_question_is_tested() -> None:
@@ -105,6 +135,20 @@ def test_validator_refuses(question: str, answer: str, tmp_path: Path) -> None:
         render(tmp_path / "out", {question: answer})
 
 
+@pytest.mark.parametrize("package_name", ["lambda", "import", "async", "del", "class", "await"])
+def test_package_name_may_not_be_a_keyword(package_name: str, tmp_path: Path) -> None:
+    """A Python keyword cannot be imported, so it is refused as the package name."""
+    expected = _refusal("package_name", f'package_name "{package_name}" is a Python keyword')
+    with pytest.raises(ValueError, match=expected):
+        render(tmp_path / "out", {"package_name": package_name})
+
+
+def test_the_keyword_list_is_pythons() -> None:
+    """copier.yml's list is exactly the keywords a lowercase package name could collide with."""
+    lowercase = {word for word in keyword.kwlist if word.islower()}
+    assert _hidden_list("python_keywords") == lowercase
+
+
 @pytest.mark.parametrize(
     "package_name", ["json", "logging", "types", "secrets", "fastapi", "pydantic", "tests"]
 )
@@ -115,15 +159,27 @@ def test_package_name_may_not_shadow_a_module(package_name: str, tmp_path: Path)
         render(tmp_path / "out", {"package_name": package_name})
 
 
+def _accepted_batches() -> list[dict[str, str]]:
+    """Return the accepted answers in as few renderings as there are answers to one question.
+
+    The n-th accepted answer of every question goes into the n-th rendering: a rendering costs
+    a second, and one that takes several good answers at once proves each of them is accepted.
+    """
+    width = max(len(accepted) for _, _, accepted in VALIDATED.values())
+    return [
+        {q: accepted[n] for q, (_, _, accepted) in VALIDATED.items() if n < len(accepted)}
+        for n in range(width)
+    ]
+
+
 @pytest.mark.parametrize(
-    ("question", "answer"),
-    [(q, answer) for q, (_, _, accepted) in VALIDATED.items() for answer in accepted],
+    "answers", [pytest.param(batch, id=f"batch-{n}") for n, batch in enumerate(_accepted_batches())]
 )
-def test_validator_accepts(question: str, answer: str, tmp_path: Path) -> None:
-    """A good answer renders and is recorded in the answers file."""
-    out = render(tmp_path / "out", {question: answer})
-    answers = yaml.safe_load((out / ".copier-answers.yml").read_text(encoding="utf-8"))
-    assert answers[question] == answer
+def test_validators_accept(answers: dict[str, str], tmp_path: Path) -> None:
+    """Good answers render and are recorded in the answers file."""
+    out = render(tmp_path / "out", answers)
+    recorded = yaml.safe_load((out / ".copier-answers.yml").read_text(encoding="utf-8"))
+    assert {question: recorded[question] for question in answers} == answers
 
 
 @pytest.mark.parametrize("question", ["python_version", "logging_backend"])
