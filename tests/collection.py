@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -69,9 +70,12 @@ def _collect_in_process(args: Sequence[str]) -> list[str]:
 def collect(selections: Mapping[str, Sequence[str]], scratch: Path) -> dict[str, list[str]]:
     """Return the node ids each command line of ``selections`` selects (one subprocess)."""
     out = scratch / "collected.json"
+    # Collect as a fresh `pytest` does, not as this (maybe xdist worker) session is configured.
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
     result = subprocess.run(
         [sys.executable, "-m", "tests.collection", str(out)],
         cwd=REPO_ROOT,
+        env=env,
         input=json.dumps({name: list(args) for name, args in selections.items()}),
         capture_output=True,
         text=True,
