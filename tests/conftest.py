@@ -4,8 +4,12 @@ Every test about one matrix combination carries ``xdist_group(<combination id>)`
 runs with ``--dist loadgroup``, so all of a combination's items land on one worker and the
 combination is rendered (and installed) once, however many checks run on it.
 
-``--combination ID`` (repeatable) keeps only the items of those combinations; the template's CI
-uses it to run one combination per job, with ids from ``python -m tests.matrix``.
+``--combination ID`` (repeatable) keeps only the items of those combinations, and
+``--no-combination`` only the items that belong to no combination (validators, the matrix
+definition, lower bounds, update, hooks, shipping files, repository lint, the branch check...).
+Given together, they keep both. The template's CI runs one job per combination (ids from
+``python -m tests.matrix``) and one ``--no-combination`` job: together exactly the items of the
+README's test command, which tests/test_ci_selection.py proves.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ PACKAGE = "my_service"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    """Register ``--combination``."""
+    """Register ``--combination`` and ``--no-combination``."""
     parser.addoption(
         "--combination",
         action="append",
@@ -34,12 +38,28 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="ID",
         help="only run tests of this matrix combination (repeatable); see python -m tests.matrix",
     )
+    parser.addoption(
+        "--no-combination",
+        action="store_true",
+        default=False,
+        help="only run tests that belong to no matrix combination (with --combination: those too)",
+    )
+
+
+def combination_of(item: pytest.Item) -> str | None:
+    """Return the id of the matrix combination ``item`` checks, or ``None`` if it has none."""
+    callspec = getattr(item, "callspec", None)
+    combination = callspec.params.get("combination") if callspec else None
+    if isinstance(combination, Combination) and combination in COMBINATIONS:
+        return combination.id
+    return None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Deselect the items of combinations not chosen with ``--combination``."""
+    """Keep the items ``--combination`` and ``--no-combination`` select (all without them)."""
     chosen: list[str] = config.getoption("combination")
-    if not chosen:
+    rest: bool = config.getoption("no_combination")
+    if not chosen and not rest:
         return
     known = {c.id for c in COMBINATIONS}
     unknown = sorted(set(chosen) - known)
@@ -47,14 +67,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         raise pytest.UsageError(
             f"unknown --combination {', '.join(unknown)}; known: {', '.join(sorted(known))}"
         )
-    keep, drop = [], []
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
     for item in items:
-        callspec = getattr(item, "callspec", None)
-        combination = callspec.params.get("combination") if callspec else None
-        if isinstance(combination, Combination) and combination.id not in chosen:
-            drop.append(item)
-        else:
-            keep.append(item)
+        combination = combination_of(item)
+        selected = combination in chosen if combination is not None else rest
+        (keep if selected else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep

@@ -16,6 +16,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -522,6 +523,54 @@ def test_template_repository_workflows_match_the_schema() -> None:
         cwd=REPO_ROOT,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_template_repository_dependabot_config_matches_the_schema() -> None:
+    """The template repository's own dependabot configuration validates."""
+    result = check(
+        tool("check-jsonschema"),
+        "--builtin-schema",
+        "vendor.dependabot",
+        str(REPO_ROOT / ".github" / "dependabot.yml"),
+        cwd=REPO_ROOT,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+#: ``uses: owner/action@<commit SHA> # vX.Y.Z``: the form dependabot keeps up to date.
+PINNED_ACTION = re.compile(r"^\s*(?:- )?uses: [\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$")
+WORKFLOWS_AND_DEPENDABOT = [
+    (".github/workflows/ci.yml", ".github/dependabot.yml"),
+    ("template/.github/workflows/ci.yml.jinja", "template/.github/dependabot.yml"),
+]
+
+
+@pytest.mark.parametrize(("workflow", "dependabot"), WORKFLOWS_AND_DEPENDABOT)
+def test_actions_are_pinned_by_sha_and_kept_up_to_date(workflow: str, dependabot: str) -> None:
+    """Every action is pinned to a full commit SHA with its release, and dependabot moves both.
+
+    A tag such as ``@v5`` can be moved to other code under a workflow that trusts it; a SHA
+    cannot. The release in the comment is what dependabot reads and rewrites with the SHA.
+    """
+    uses = [
+        line
+        for line in (REPO_ROOT / workflow).read_text(encoding="utf-8").splitlines()
+        if re.match(r"^\s*(?:- )?uses:", line)
+    ]
+    assert uses, f"{workflow} uses no action"
+    unpinned = [line.strip() for line in uses if not PINNED_ACTION.match(line)]
+    assert not unpinned, f"{workflow}: not pinned as `owner/action@<sha> # vX.Y.Z`: {unpinned}"
+    # One action, one pin: two SHAs or two releases of the same action would drift apart.
+    pins: dict[str, set[str]] = {}
+    for line in uses:
+        action, _, pin = line.split("uses:", 1)[1].strip().partition("@")
+        pins.setdefault(action, set()).add(pin)
+    assert all(len(versions) == 1 for versions in pins.values()), pins
+    config = yaml.safe_load((REPO_ROOT / dependabot).read_text(encoding="utf-8"))
+    assert any(
+        update["package-ecosystem"] == "github-actions" and update["directory"] == "/"
+        for update in config["updates"]
+    ), f"{dependabot} does not keep the GitHub Actions up to date"
 
 
 # --- pre-commit and Makefile ------------------------------------------------------------------
