@@ -40,7 +40,8 @@ COMMAND_TIMEOUT_S = 900
 #: Lines of output kept in a failure message (the end, where the summary is).
 OUTPUT_TAIL_LINES = 400
 
-# Variables that would point a rendered project's tools at the wrong environment or config.
+# Variables that would point a rendered project's tools at the wrong environment or config, or
+# slow its checks down.
 _LEAKY_PREFIXES = ("PYTEST_", "COV_CORE_", "COVERAGE_", "MYPY", "RUFF_", "PIP_", "CONDA_")
 _LEAKY_NAMES = frozenset(
     {
@@ -52,6 +53,9 @@ _LEAKY_NAMES = frozenset(
         "PYTHONSAFEPATH",
         "PYTHONWARNINGS",
         "PYTHONDEVMODE",
+        # The rendered suites start the service in child processes again and again: without
+        # bytecode written on the first import, every start compiles every module anew.
+        "PYTHONDONTWRITEBYTECODE",
         "UV_PROJECT_ENVIRONMENT",
         "UV_PROJECT",
         "UV_PYTHON",
