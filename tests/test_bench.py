@@ -31,7 +31,7 @@ _BENCH_ANSWERS = {
 }
 _EDGE_MIDDLEWARE = {
     "SecurityHeadersMiddleware",
-    "CORSMiddleware",
+    "ProblemCORSMiddleware",
     "BodyLimitMiddleware",
     "ProxyHeadersMiddleware",
     "RateLimitMiddleware",
