@@ -6,11 +6,12 @@ filtered in pyproject.toml): testing your edits before committing them is the po
 
 Commands in a rendered project get an environment cleaned of everything that would make them
 use this repository's virtual environment or settings (``VIRTUAL_ENV``, its ``bin`` on
-``PATH``, ``PYTHONPATH``, pytest and coverage variables, uv project settings), share one uv
-cache under the repository (``.uv-cache/``, git-ignored), share mypy's cache with the other
-projects the same worker checks on the same Python (``.mypy-cache-rendered/``: the dependencies
-are the same, so only the project's own modules are checked anew; mypy still re-checks any file
-whose content differs), and use the interpreter that matches the project's ``python_version``.
+``PATH``, ``PYTHONPATH``, pytest and coverage variables, uv project settings), share the
+machine's uv cache (uv's default, or the caller's ``UV_CACHE_DIR``), share mypy's cache with the
+other projects the same worker checks on the same Python (under the user's cache directory: the
+dependencies are the same, so only the project's own modules are checked anew; mypy still
+re-checks any file whose content differs), and use the interpreter that matches the project's
+``python_version``.
 """
 
 from __future__ import annotations
@@ -32,9 +33,13 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 #: The uv running this suite (``uv run`` exports its own path as ``UV``), so a uv installed with
 #: ``pip install --user`` works even when its directory is not on ``PATH``.
 UV = os.environ.get("UV") or shutil.which("uv") or "uv"
-UV_CACHE_DIR = REPO_ROOT / ".uv-cache"
-#: Where the rendered projects' mypy caches live (git-ignored), one per worker and flavour.
-MYPY_CACHE_ROOT = REPO_ROOT / ".mypy-cache-rendered"
+#: Where the rendered projects' mypy caches live, one per worker and flavour: in the user's cache
+#: directory, like uv's own cache, so a fresh clone of this repository starts with them warm.
+MYPY_CACHE_ROOT = (
+    Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    / "fastapi-service-template"
+    / "mypy"
+)
 #: Longest a single command in a rendered project may take before it counts as hung.
 COMMAND_TIMEOUT_S = 900
 #: Lines of output kept in a failure message (the end, where the summary is).
@@ -71,7 +76,6 @@ _LEAKY_NAMES = frozenset(
         "UV_INDEX_STRATEGY",
         "UV_CONFIG_FILE",
         "UV_NO_CONFIG",
-        "UV_CACHE_DIR",
     }
 )
 
@@ -135,7 +139,6 @@ def project_env(
         for entry in env.get("PATH", "").split(os.pathsep)
         if entry and (venv_bin is None or Path(entry).resolve() != venv_bin)
     )
-    env["UV_CACHE_DIR"] = str(UV_CACHE_DIR)
     env["UV_PYTHON_DOWNLOADS"] = "never"
     env["UV_PYTHON"] = find_python(python_version)
     env["MYPY_CACHE_DIR"] = str(mypy_cache_dir(python_version, mypy_flavour))
