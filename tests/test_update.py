@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from pathlib import Path
 
 import pytest
@@ -211,3 +212,73 @@ def test_changing_an_answer_equals_a_fresh_render(tmp_path: Path, command: str) 
     assert after != before, "the answer must change the rendered code"
     assert after == tree(fresh, NOT_RENDERED)
     assert leftovers(project) == []
+
+
+def test_uv_lock_is_committed_so_update_runs_after_install(tmp_path: Path) -> None:
+    """The first commit holds uv.lock; ``make install`` changes nothing tracked; update runs."""
+    template = init_template_repo(tmp_path / "template", tag="v0.1.0")
+    project = tmp_path / "service"
+    render(template, project, ref="v0.1.0")
+    assert git(project, "ls-files", "uv.lock") == "uv.lock"
+
+    # The Makefile's install target, run as it is written there.
+    install = re.search(r"^install:.*\n\t(.+)$", (project / "Makefile").read_text(), re.MULTILINE)
+    assert install is not None
+    assert install.group(1) == "uv sync --locked"
+    synced = run(install.group(1).split(), project, project_env("3.12"))
+    assert synced.ok, synced.explain()
+    assert git(project, "status", "--porcelain") == ""
+
+    readme_template = template / "template" / "README.md.jinja"
+    with readme_template.open("a", encoding="utf-8") as handle:
+        handle.write(f"\n{TEMPLATES_LINE}\n")
+    commit_all(template, "Template v0.2.0", tag="v0.2.0")
+
+    output = update(project)
+
+    assert TEMPLATES_LINE in (project / README).read_text(encoding="utf-8"), output
+    assert leftovers(project) == [], output
+    changed = [line.split()[-1] for line in git(project, "status", "--porcelain").splitlines()]
+    assert changed == [".copier-answers.yml", README], "uv.lock is unchanged: same dependencies"
+
+
+def test_changing_the_database_brings_env_in_step(tmp_path: Path) -> None:
+    """SQLite -> PostgreSQL through ``copier update``: the service's settings load afterwards."""
+    template = init_template_repo(tmp_path / "template", tag="v0.1.0")
+    project = tmp_path / "service"
+    render(template, project, ref="v0.1.0")
+    env_file = project / ".env"
+    assert "sqlite" in env_file.read_text(encoding="utf-8")
+
+    output = update(project, "--data", "database=postgresql")
+
+    assert ".env: DATABASE__URL set for postgresql (was sqlite)" in output
+    assert ".env: DATABASE_PASSWORD added with a generated secret" in output
+    assert ".env: DATABASE__BUSY_TIMEOUT commented out" in output
+    env = env_file.read_text(encoding="utf-8")
+    password = re.search(r"^DATABASE_PASSWORD=([A-Za-z0-9_-]{43})$", env, re.MULTILINE)
+    assert password is not None, env
+    assert password.group(1) not in output
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    # docker compose builds the app's URL and the server's password from DATABASE_PASSWORD.
+    compose = yaml.safe_load((project / "docker-compose.yml").read_text(encoding="utf-8"))
+    assert "${DATABASE_PASSWORD:?" in compose["services"]["db"]["environment"]["POSTGRES_PASSWORD"]
+    app_url = compose["services"]["app"]["environment"]["MY_SERVICE_DATABASE__URL"]
+    assert "${DATABASE_PASSWORD:?" in app_url
+
+    # The re-locked project installs, and its settings model accepts the rewritten .env.
+    env_vars = project_env("3.12")
+    for argv in (
+        ("uv", "sync", "--locked"),
+        (
+            "uv",
+            "run",
+            "python",
+            "-c",
+            "from my_service.settings import load_settings; "
+            "print(load_settings().database.url.get_secret_value().split(':')[0])",
+        ),
+    ):
+        result = run(argv, project, env_vars)
+        assert result.ok, result.explain()
+    assert result.output.strip().splitlines()[-1] == "postgresql+asyncpg"
