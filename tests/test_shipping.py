@@ -591,7 +591,7 @@ def test_pre_commit_config_is_valid_and_guards_updates(project: Path) -> None:
 def test_makefile_targets_run_the_projects_checks(project: Path) -> None:
     """``make -n`` shows each everyday target running the command the project's CI runs."""
     expected = {
-        "install": "uv sync",
+        "install": "uv sync --locked",
         "run": f"uv run python -m {PACKAGE}",
         "test": "uv run pytest -W error",
         "lint": "uv run ruff format --check .",
