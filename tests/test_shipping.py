@@ -354,7 +354,7 @@ def test_dockerfile_build_and_run_steps_work_outside_docker(
         assert "404" in readiness.stderr, "nothing to check: no /readiness"
     else:  # the migrated database answers: the image's service is ready
         assert readiness.returncode == 0, readiness.stderr + output
-        assert json.loads(readiness.stdout)["checks"] == {"database": "ok"}
+        assert json.loads(readiness.stdout)["checks"] == {"database": "ok", "migrations": "ok"}
 
 
 # --- YAML and schemas -------------------------------------------------------------------------
