@@ -192,6 +192,8 @@ def test_dockerfile_shape(request: pytest.FixtureRequest, render_name: str) -> N
     else:
         assert runtime_copies == ["pyproject.toml", "migrations"]
         assert "[tool.alembic]" in (project / "pyproject.toml").read_text(encoding="utf-8")
+    # The image runs production whatever the settings' default becomes.
+    assert runtime.env()[f"{PACKAGE.upper()}_ENVIRONMENT"] == "production"
     database_url = runtime.env().get(f"{PACKAGE.upper()}_DATABASE__URL")
     if database == "sqlite":
         # The one directory the unprivileged user may write holds the database file.
@@ -423,6 +425,8 @@ def test_compose_and_ci_carry_the_chosen_database(
     )
     test_job = workflow["jobs"]["test"]
     expected = {"app"} | ({"redis"} if storage == "redis" else set())
+    # .env is for development; what compose sets wins over it: the stack runs production.
+    assert app["environment"][f"{PACKAGE.upper()}_ENVIRONMENT"] == "production"
     if database == "none":
         assert set(services) == expected
         assert "depends_on" not in app or set(app["depends_on"]) == {"redis"}
@@ -436,6 +440,8 @@ def test_compose_and_ci_carry_the_chosen_database(
     assert migrate["environment"] == app["environment"]
     assert migrate["restart"] == "no"
     assert app["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
+    # Only the one-shot service migrates, never the app's workers.
+    assert app["environment"][f"{PACKAGE.upper()}_DATABASE__MIGRATE_ON_START"] == "false"
     if database == "sqlite":
         assert set(services) == expected | {"migrate"}
         assert app["volumes"] == migrate["volumes"] == ["data:/app/data"]
