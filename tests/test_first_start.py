@@ -1,30 +1,48 @@
 """The first five minutes: a default render serves its example resource on first start.
 
-The render goes through copier's command line with its tasks, as the README's first command
-does (``.ci/run`` runs that command itself); then ``make install``'s command, then the service
-with the ``.env`` the render created. No migration step, no server: the development ``.env``
-of a SQLite service applies the migrations when the service starts.
+One test renders through copier's command line with its tasks, runs ``make install``'s command,
+then the service with the ``.env`` the render created: no migration step and no server, since
+the development ``.env`` of a SQLite service applies the migrations when the service starts.
+The other runs the README's first command itself where ``python3`` is a pyenv-like shim that
+follows ``.python-version``, so after ``cd`` into the render it is another interpreter
+(``.ci/run`` runs the same command on the machine as it is).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
-from tests.projects import UV, project_env, run
-from tests.update_support import init_template_repo, render
+from tests.projects import REPO_ROOT, UV, project_env, run
+from tests.pythons import find_python
+from tests.update_support import git, init_template_repo, render
 
 PACKAGE = "my_service"
-#: Generous bounds for a loaded machine; the loop ends as soon as the service answers.
-START_TIMEOUT_S = 120
+PORT_VARIABLE = f"{PACKAGE.upper()}_SERVER__PORT"
+#: Generous bounds for a loaded machine; waits end as soon as the service answers.
+START_TIMEOUT_S = 600
 STOP_TIMEOUT_S = 30
+#: A pyenv shim in a few lines: the version named by the nearest `.python-version` upwards from
+#: the working directory, else the global one.
+SHIM = """#!/bin/sh
+dir=$PWD
+version=$GLOBAL_PYTHON_VERSION
+while [ "$dir" != / ]; do
+  if [ -f "$dir/.python-version" ]; then version=$(head -n 1 "$dir/.python-version"); break; fi
+  dir=$(dirname "$dir")
+done
+exec "$SHIM_INTERPRETERS/$version/bin/python" "$@"
+"""
 
 
 def free_port() -> int:
@@ -47,6 +65,68 @@ def request(url: str, body: dict[str, str] | None = None) -> tuple[int, dict[str
         return error.code, json.loads(error.read())
 
 
+@contextmanager
+def serving(argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> Iterator[str]:
+    """Start ``argv`` in its own process group; yield its base URL once /health answers.
+
+    The whole group is stopped afterwards; its output is attached to any failure in the block.
+    """
+    port = free_port()
+    service = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env={**env, PORT_VARIABLE: str(port)},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            assert service.poll() is None, "the service exited during start-up"
+            assert time.monotonic() < deadline, "the service did not answer /health"
+            try:
+                if request(f"{base}/health")[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.2)  # polling for the port to open, not waiting for time to pass
+        yield base
+    except AssertionError as failure:
+        raise AssertionError(f"{failure}\n--- output ---\n{stop(service)}") from None
+    finally:
+        stop(service)
+
+
+def stop(service: subprocess.Popen[str]) -> str:
+    """SIGTERM the service's process group (SIGKILL if it lingers); return its output."""
+    if service.returncode is not None:
+        return ""
+    try:
+        os.killpg(service.pid, signal.SIGTERM)
+        output, _ = service.communicate(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(service.pid, signal.SIGKILL)
+        output, _ = service.communicate()
+    except ProcessLookupError:
+        output, _ = service.communicate()
+    return output
+
+
+def assert_example_resource_works(base: str) -> None:
+    """POST a note, GET it back, and find the instance ready."""
+    created_status, created = request(f"{base}/notes", {"title": "first start"})
+    assert created_status == 201, created
+    fetched_status, fetched = request(f"{base}/notes/{created['id']}")
+    assert fetched_status == 200, fetched
+    assert fetched["title"] == "first start"
+    ready_status, ready = request(f"{base}/readiness")
+    assert ready_status == 200, ready
+    assert ready["checks"] == {"database": "ok", "migrations": "ok"}
+
+
 def test_default_render_serves_the_example_resource_on_first_start(tmp_path: Path) -> None:
     """Render, install, start: POST then GET /notes answer, and the service is ready."""
     template = init_template_repo(tmp_path / "template")
@@ -60,46 +140,72 @@ def test_default_render_serves_the_example_resource_on_first_start(tmp_path: Pat
     installed = run([UV, "sync", "--locked"], project, env)
     assert installed.ok, installed.explain()
 
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    service = subprocess.Popen(
-        [UV, "run", "--locked", "python", "-m", PACKAGE],
-        cwd=project,
-        env={**env, f"{PACKAGE.upper()}_SERVER__PORT": str(port)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    output = ""
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            assert service.poll() is None, "the service exited during start-up"
-            assert time.monotonic() < deadline, "the service did not answer /health"
-            try:
-                status, _ = request(f"{base}/health")
-            except OSError:
-                time.sleep(0.2)  # polling for the port to open, not waiting for time to pass
-                continue
-            if status == 200:
-                break
-        created_status, created = request(f"{base}/notes", {"title": "first start"})
-        fetched_status, fetched = request(f"{base}/notes/{created.get('id')}")
-        ready_status, ready = request(f"{base}/readiness")
-    finally:
-        if service.poll() is None:
-            os.killpg(service.pid, signal.SIGTERM)
-        try:
-            output, _ = service.communicate(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            os.killpg(service.pid, signal.SIGKILL)
-            output, _ = service.communicate()
-
-    assert created_status == 201, (created, output)
-    assert fetched_status == 200, (fetched, output)
-    assert fetched["title"] == "first start"
-    assert ready_status == 200, (ready, output)
-    assert ready["checks"] == {"database": "ok", "migrations": "ok"}
-    assert "schema_migrated" in output
+    with serving([UV, "run", "--locked", "python", "-m", PACKAGE], project, env) as base:
+        assert_example_resource_works(base)
     assert (project / f"{PACKAGE}.db").is_file()
+
+
+def changed_files() -> list[str]:
+    """Return the checkout's files that differ from its last commit: changed, new or deleted."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--modified", "--deleted", "--others", "--exclude-standard"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        check=True,
+    )
+    return [path for path in listed.stdout.decode().split("\0") if path]
+
+
+def readme_block(marker: str) -> str:
+    """Return the shell command in README.md's fenced block after ``<!-- marker -->``."""
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    found = re.search(rf"<!-- {marker} -->\n```sh\n(.+?)\n```", readme, re.DOTALL)
+    assert found is not None, f"README.md has no block after <!-- {marker} -->"
+    return found.group(1)
+
+
+def test_the_readmes_first_command_works_with_pyenv_shims(tmp_path: Path) -> None:
+    """The first command serves the example resource where ``python3`` is a pyenv shim.
+
+    ``python3`` follows ``.python-version``: 3.11 in the clone, the render's 3.12 after ``cd``.
+    Each interpreter is a fresh environment without uv, as a new pyenv version is.
+    """
+    env = project_env("3.12")
+    interpreters = tmp_path / "interpreters"
+    for version in ("3.11", "3.12"):
+        created = run(
+            [find_python(version), "-m", "venv", str(interpreters / version)], tmp_path, env
+        )
+        assert created.ok, created.explain()
+    shims = tmp_path / "shims"
+    shims.mkdir()
+    shim = shims / "python3"
+    shim.write_text(SHIM, encoding="utf-8")
+    shim.chmod(0o755)
+
+    clone = tmp_path / "clone" / "template"
+    clone.parent.mkdir()
+    git(clone.parent, "clone", "--quiet", str(REPO_ROOT), str(clone))
+    # The README renders `--vcs-ref HEAD`: the checkout's files, committed or not.
+    for path in changed_files():
+        source, copy = REPO_ROOT / path, clone / path
+        if source.is_file():
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            copy.write_bytes(source.read_bytes())
+        else:
+            copy.unlink(missing_ok=True)
+    shell_env = {
+        **env,
+        "PATH": f"{shims}{os.pathsep}{env['PATH']}",
+        "GLOBAL_PYTHON_VERSION": "3.11",
+        "SHIM_INTERPRETERS": str(interpreters),
+    }
+    for version in ("3.11", "3.12"):
+        has_uv = run(
+            [str(interpreters / version / "bin" / "python"), "-c", "import uv"], tmp_path, env
+        )
+        assert not has_uv.ok, "the interpreters must start without uv"
+
+    with serving(["bash", "-c", readme_block("start-command")], clone, shell_env) as base:
+        assert_example_resource_works(base)
+    assert (clone.parent / "my-service" / ".python-version").read_text().strip() == "3.12"
