@@ -35,8 +35,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 DATABASE_URL_ENV = "BENCH_DATABASE_URL"
 # The service's default pool (PostgreSQL); the plain app gets the same number of connections.
-POOL_SIZE = 10
-MAX_OVERFLOW = 10
+POOL_SIZE = 20
+MAX_OVERFLOW = 0
 
 
 class Base(DeclarativeBase):
