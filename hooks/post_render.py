@@ -266,7 +266,6 @@ def create_env_file(destination: Path) -> bool:
     return True
 
 
-ASSIGNMENT = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)=", re.MULTILINE)
 # One assignment line of a dotenv file, as python-dotenv reads it (``export`` allowed).
 ASSIGNMENT_LINE = re.compile(
     r"^(?P<lead>\s*(?:export\s+)?)(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*=\s*(?P<value>.*?)\s*$"
@@ -445,8 +444,8 @@ def missing_variables(env: str, example: str) -> list[str]:
     After an update the template's ``.env.example`` may document settings the owner's ``.env``
     predates; those take their defaults (missing secrets were added by bring_env_in_step).
     """
-    present = set(ASSIGNMENT.findall(env))
-    return [name for name in ASSIGNMENT.findall(example) if name not in present]
+    present = assignments(env)
+    return [name for name in assignments(example) if name not in present]
 
 
 def report_missing_variables(destination: Path) -> None:

@@ -17,8 +17,10 @@ re-checks any file whose content differs), and use the interpreter that matches 
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
+import socket
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -201,3 +203,19 @@ def run(argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> CommandResult
             tuple(argv), cwd, -1, f"{text}\n[timed out after {COMMAND_TIMEOUT_S} s]"
         )
     return CommandResult(tuple(argv), cwd, completed.returncode, completed.stdout)
+
+
+def free_port() -> int:
+    """Return a TCP port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def readme_block(marker: str) -> str:
+    """Return the shell command in README.md's fenced block after ``<!-- marker -->``."""
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    found = re.search(rf"<!-- {marker} -->\s*```sh\n(.+?)\n```", readme, re.DOTALL)
+    assert found is not None, f"README.md has no block after <!-- {marker} -->"
+    return found.group(1)

@@ -19,10 +19,9 @@ import yaml
 
 from tests.collection import collect, selection_args
 from tests.matrix import COMBINATIONS
-from tests.projects import REPO_ROOT
+from tests.projects import REPO_ROOT, readme_block
 
 WORKFLOW = REPO_ROOT / ".github" / "workflows" / "ci.yml"
-README_TEST_COMMAND = re.compile(r"<!-- test-command -->\s*```sh\n(?P<command>.+?)\n```", re.S)
 MATRIX_ID = "${{ matrix.id }}"
 README = "README test command (.ci/run)"
 
@@ -36,9 +35,7 @@ def pytest_args(command: str) -> list[str]:
 
 def readme_args() -> list[str]:
     """Return the arguments of the README's test command, the one .ci/run runs verbatim."""
-    found = README_TEST_COMMAND.search((REPO_ROOT / "README.md").read_text(encoding="utf-8"))
-    assert found is not None, "README.md has no <!-- test-command --> block"
-    return pytest_args(found.group("command"))
+    return pytest_args(readme_block("test-command"))
 
 
 def workflow_selections(workflow: dict[str, Any]) -> dict[str, list[str]]:

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -23,9 +21,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.projects import REPO_ROOT, UV, project_env, run
+from tests.projects import REPO_ROOT, UV, free_port, project_env, readme_block, run
 from tests.pythons import find_python
-from tests.update_support import git, init_template_repo, render
+from tests.update_support import copy_checkout, git, init_template_repo, render
 
 PACKAGE = "my_service"
 PORT_VARIABLE = f"{PACKAGE.upper()}_SERVER__PORT"
@@ -43,14 +41,6 @@ while [ "$dir" != / ]; do
 done
 exec "$SHIM_INTERPRETERS/$version/bin/python" "$@"
 """
-
-
-def free_port() -> int:
-    """Return a TCP port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def request(url: str, body: dict[str, str] | None = None) -> tuple[int, dict[str, object]]:
@@ -145,25 +135,6 @@ def test_default_render_serves_the_example_resource_on_first_start(tmp_path: Pat
     assert (project / f"{PACKAGE}.db").is_file()
 
 
-def changed_files() -> list[str]:
-    """Return the checkout's files that differ from its last commit: changed, new or deleted."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--modified", "--deleted", "--others", "--exclude-standard"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        check=True,
-    )
-    return [path for path in listed.stdout.decode().split("\0") if path]
-
-
-def readme_block(marker: str) -> str:
-    """Return the shell command in README.md's fenced block after ``<!-- marker -->``."""
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    found = re.search(rf"<!-- {marker} -->\n```sh\n(.+?)\n```", readme, re.DOTALL)
-    assert found is not None, f"README.md has no block after <!-- {marker} -->"
-    return found.group(1)
-
-
 def test_the_readmes_first_command_works_with_pyenv_shims(tmp_path: Path) -> None:
     """The first command serves the example resource where ``python3`` is a pyenv shim.
 
@@ -187,13 +158,8 @@ def test_the_readmes_first_command_works_with_pyenv_shims(tmp_path: Path) -> Non
     clone.parent.mkdir()
     git(clone.parent, "clone", "--quiet", str(REPO_ROOT), str(clone))
     # The README renders `--vcs-ref HEAD`: the checkout's files, committed or not.
-    for path in changed_files():
-        source, copy = REPO_ROOT / path, clone / path
-        if source.is_file():
-            copy.parent.mkdir(parents=True, exist_ok=True)
-            copy.write_bytes(source.read_bytes())
-        else:
-            copy.unlink(missing_ok=True)
+    git(clone, "rm", "-r", "--quiet", ".")
+    copy_checkout(clone)
     shell_env = {
         **env,
         "PATH": f"{shims}{os.pathsep}{env['PATH']}",

@@ -19,7 +19,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,7 +30,7 @@ import yaml
 
 from tests.databases import Databases
 from tests.matrix import Combination
-from tests.projects import project_env
+from tests.projects import free_port, project_env
 from tests.projects import run as run_in
 from tests.shipping_support import Sandbox, Stage, parse
 from tests.update_support import REPO_ROOT, init_template_repo, render, tool
@@ -201,14 +200,6 @@ def test_dockerfile_shape(request: pytest.FixtureRequest, render_name: str) -> N
         assert "mkdir /app/data && chown app:app /app/data" in [i.args for i in runtime.all("RUN")]
     else:
         assert database_url is None
-
-
-def free_port() -> int:
-    """Return a TCP port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def migrate_like_compose(
