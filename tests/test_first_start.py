@@ -18,7 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from tests.projects import REPO_ROOT, UV, free_port, project_env, readme_block, run
@@ -30,6 +30,7 @@ PORT_VARIABLE = f"{PACKAGE.upper()}_SERVER__PORT"
 #: Generous bounds for a loaded machine; waits end as soon as the service answers.
 START_TIMEOUT_S = 600
 STOP_TIMEOUT_S = 30
+PORT_ATTEMPTS = 3
 #: A pyenv shim in a few lines: the version named by the nearest `.python-version` upwards from
 #: the working directory, else the global one.
 SHIM = """#!/bin/sh
@@ -55,34 +56,48 @@ def request(url: str, body: dict[str, str] | None = None) -> tuple[int, dict[str
         return error.code, json.loads(error.read())
 
 
-@contextmanager
-def serving(argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> Iterator[str]:
-    """Start ``argv`` in its own process group; yield its base URL once /health answers.
+def start(
+    argv: Sequence[str], cwd: Path, env: Mapping[str, str]
+) -> tuple[subprocess.Popen[str], str]:
+    """Start ``argv`` in its own process group; return it and its base URL once /health answers.
 
-    The whole group is stopped afterwards; its output is attached to any failure in the block.
+    The commands install things before they serve, so another process may take the chosen port
+    meanwhile: a start that fails because the port is in use is made again on another port.
     """
-    port = free_port()
-    service = subprocess.Popen(
-        argv,
-        cwd=cwd,
-        env={**env, PORT_VARIABLE: str(port)},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
+    for _ in range(PORT_ATTEMPTS):
+        port = free_port()
+        service = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env={**env, PORT_VARIABLE: str(port)},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            assert service.poll() is None, "the service exited during start-up"
-            assert time.monotonic() < deadline, "the service did not answer /health"
+        while service.poll() is None:
+            if time.monotonic() > deadline:
+                output = stop(service)
+                raise AssertionError(f"no answer on /health\n--- output ---\n{output}")
             try:
                 if request(f"{base}/health")[0] == 200:
-                    break
+                    return service, base
             except OSError:
                 time.sleep(0.2)  # polling for the port to open, not waiting for time to pass
+        output = stop(service)
+        if "address already in use" not in output:
+            raise AssertionError(f"the service exited during start-up\n--- output ---\n{output}")
+    raise AssertionError(f"port in use at each of {PORT_ATTEMPTS} attempts")
+
+
+@contextmanager
+def serving(argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> Iterator[str]:
+    """Serve ``argv`` (see ``start``) for the block; its output is attached to any failure."""
+    service, base = start(argv, cwd, env)
+    try:
         yield base
     except AssertionError as failure:
         raise AssertionError(f"{failure}\n--- output ---\n{stop(service)}") from None
@@ -91,18 +106,25 @@ def serving(argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> Iterator[
 
 
 def stop(service: subprocess.Popen[str]) -> str:
-    """SIGTERM the service's process group (SIGKILL if it lingers); return its output."""
-    if service.returncode is not None:
+    """Stop the service's process group (SIGTERM, SIGKILL if it lingers); return its output.
+
+    The pipe is read and closed on every path, including a service that exited on its own
+    (whatever it left running in its group is killed).
+    """
+    if service.stdout is None or service.stdout.closed:
         return ""
-    try:
+    if service.poll() is not None:
+        with suppress(ProcessLookupError):
+            os.killpg(service.pid, signal.SIGKILL)
+        return service.communicate()[0]
+    with suppress(ProcessLookupError):
         os.killpg(service.pid, signal.SIGTERM)
-        output, _ = service.communicate(timeout=STOP_TIMEOUT_S)
+    try:
+        return service.communicate(timeout=STOP_TIMEOUT_S)[0]
     except subprocess.TimeoutExpired:
-        os.killpg(service.pid, signal.SIGKILL)
-        output, _ = service.communicate()
-    except ProcessLookupError:
-        output, _ = service.communicate()
-    return output
+        with suppress(ProcessLookupError):
+            os.killpg(service.pid, signal.SIGKILL)
+        return service.communicate()[0]
 
 
 def assert_example_resource_works(base: str) -> None:
