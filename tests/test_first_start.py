@@ -182,6 +182,9 @@ def test_the_readmes_first_command_works_with_pyenv_shims(tmp_path: Path) -> Non
     # The README renders `--vcs-ref HEAD`: the checkout's files, committed or not.
     git(clone, "rm", "-r", "--quiet", ".")
     copy_checkout(clone)
+    # Staged again, so a clean checkout gives a clean clone: copier fails to commit "draft
+    # changes" that `git add` turns into nothing.
+    git(clone, "add", "--all")
     shell_env = {
         **env,
         "PATH": f"{shims}{os.pathsep}{env['PATH']}",
