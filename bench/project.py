@@ -25,7 +25,6 @@ _REPORTED_DISTRIBUTIONS = (
     "httptools",
     "structlog",
     "loguru",
-    "asgi-correlation-id",
 )
 
 

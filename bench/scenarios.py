@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 # Far above what one worker can serve, so the limiter runs its full check and never answers 429.
 UNREACHABLE_RATE_LIMIT = "100000000/minute"
 # The `edge` requests come from this browser origin through this proxy (the in-process client's
-# and wrk's address); `bench/apps/stock.py` configures its middleware with the same values.
+# and wrk's address).
 BROWSER_ORIGIN = "https://app.example.com"
 TRUSTED_PROXY = "127.0.0.1"
 NOTES_DATABASE_URL = os.environ.get(
@@ -58,7 +58,10 @@ class Scenario:
 
 HEALTH = Scenario(
     name="health",
-    description="GET /health: service with its default middleware and JSON access log on, vs plain",
+    description=(
+        "GET /health as an ordinary route: service defaults, but /health is not a probe path, so "
+        "it is logged, counted and rate limited"
+    ),
     path="/health",
     expected_status=200,
     expected_json={"status": "ok"},
@@ -68,17 +71,17 @@ HEALTH = Scenario(
 HEALTH_UNLOGGED = Scenario(
     name="health-unlogged",
     description=(
-        "GET /health with the service's default exclusion of /health from the access log: "
-        "every middleware runs, no log line is written"
+        "GET /health as the probe it is by default: correlation id, security headers and body "
+        "limit only; it is not logged, counted or rate limited"
     ),
     path="/health",
     expected_status=200,
     expected_json={"status": "ok"},
     plain_target="bench.apps.plain:create_app",
-    service_env={"LOGGING__ACCESS_LOG_EXCLUDE_PATHS": '["/health"]'},
+    service_env={"HTTP__PROBE_PATHS": '["/health", "/readiness"]'},
 )
 
-# Every path exclusion removed, so each middleware does its full work on /health: the access log
+# No probe paths, so each middleware does its full work on /health: the access log
 # writes its line, metrics count the request, the limiter checks and counts it in memory, CORS
 # answers the browser origin, the proxy headers are believed from the trusted peer.
 EDGE = Scenario(
@@ -93,9 +96,7 @@ EDGE = Scenario(
     expected_json={"status": "ok"},
     plain_target="bench.apps.plain:create_app",
     service_env={
-        "LOGGING__ACCESS_LOG_EXCLUDE_PATHS": "[]",
-        "METRICS__EXCLUDE_PATHS": "[]",
-        "RATE_LIMIT__EXEMPT_PATHS": "[]",
+        "HTTP__PROBE_PATHS": "[]",
         "RATE_LIMIT__DEFAULT": UNREACHABLE_RATE_LIMIT,
         "CORS__ALLOW_ORIGINS": json.dumps([BROWSER_ORIGIN]),
         "HTTP__TRUSTED_PROXIES": json.dumps([TRUSTED_PROXY]),

@@ -38,8 +38,9 @@ _EDGE_MIDDLEWARE = {
     "BodyLimitMiddleware",
     "ProxyHeadersMiddleware",
     "RateLimitMiddleware",
-    "MetricsMiddleware",
-    "AccessLogMiddleware",
+    "RequestPipelineMiddleware",
+    "RequestMetrics",
+    "AccessLog",
 }
 
 

@@ -67,14 +67,33 @@ class Variant:
         await self._stack(scope, receive, send)
 
 
+def observers_of(entry: Middleware) -> list[Any]:
+    """Return the request observers a middleware takes (the service's request pipeline)."""
+    observers: list[Any] = list(cast("list[Any]", entry.kwargs.get("observers", [])))
+    return observers
+
+
 def variants(app: Starlette) -> dict[str, ASGIApp]:
-    """Everything on, each middleware left out in turn, and no middleware at all."""
+    """Build every variant: everything on, each middleware or request observer left out, none.
+
+    The request pipeline's observers are left out one at a time, the pipeline kept.
+    """
     entries = list(app.user_middleware)
     built = {ALL: Variant(app, entries)}
     for entry in entries:
         built[without(middleware_name(entry))] = Variant(
             app, [other for other in entries if other is not entry]
         )
+        observers = observers_of(entry)
+        for observer in observers:
+            kwargs: dict[str, Any] = {
+                **entry.kwargs,
+                "observers": [other for other in observers if other is not observer],
+            }
+            reduced = Middleware(entry.cls, *entry.args, **kwargs)
+            built[without(type(observer).__name__)] = Variant(
+                app, [reduced if other is entry else other for other in entries]
+            )
     built[NONE] = Variant(app, [])
     return cast("dict[str, ASGIApp]", built)
 
@@ -122,7 +141,10 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             cpu_us[name].append((time.process_time() - started) * 1e6 / args.iterations)
     for lifespan in reversed(lifespans):
         await lifespan.shutdown()
-    names = [middleware_name(entry) for entry in service.user_middleware]
+    names = []
+    for entry in service.user_middleware:
+        names.append(middleware_name(entry))
+        names.extend(type(observer).__name__ for observer in observers_of(entry))
     return {"middleware": names, "cpu_us": cpu_us}
 
 
