@@ -1,9 +1,9 @@
 """The lower bounds of the rendered dependencies are tested, not hoped for.
 
 Each project is installed with ``uv sync --resolution lowest-direct``: every direct dependency at
-the oldest version its lower bound allows, on the oldest supported Python, with the ``load``
-group of ``make load`` where there is one. The project must still pass its type checks and its
-test suite, warnings as errors, against the real servers its answers choose (each database
+the oldest version its lower bound allows, on the oldest supported Python (then the ``load`` group
+of ``make load`` where there is one, type-checked). The project must still pass its type checks
+and its test suite, warnings as errors, against the real servers its answers choose (each database
 driver, and the Redis client, at its lower bound).
 """
 
@@ -89,11 +89,12 @@ def test_oldest_allowed_dependencies_pass_the_checks(
     project = render(tmp_path / "my-service", combination.copier_data())
     env = project_env(combination.python_version, mypy_flavour="lowest")
     env |= projects.databases.env_for(combination) | rendered_test_env(combination)
-    # With a database, the load group (locust, psutil) too: its code is type-checked by itself.
-    load = (project / "loadtest").is_dir()
-    groups = ("--group", "load") if load else ()
-    run((UV, "sync", "--resolution", "lowest-direct", *groups), project, env).assert_ok()
+    run((UV, "sync", "--resolution", "lowest-direct"), project, env).assert_ok()
     run((UV, "run", "--frozen", "mypy"), project, env).assert_ok()
-    if load:
-        run((UV, "run", "--frozen", "mypy", "loadtest"), project, env).assert_ok()
     run((UV, "run", "--frozen", "pytest", "-W", "error"), project, env).assert_ok()
+    # The load group last, as `make load` adds it: its packages (brotli, through locust) change
+    # what others do, such as sentry-sdk compressing its envelopes, so the suite runs without it.
+    if (project / "loadtest").is_dir():
+        lowest_with_load = (UV, "sync", "--resolution", "lowest-direct", "--group", "load")
+        run(lowest_with_load, project, env).assert_ok()
+        run((UV, "run", "--frozen", "mypy", "loadtest"), project, env).assert_ok()
