@@ -22,6 +22,7 @@ import shlex
 import shutil
 import socket
 import subprocess
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,7 +145,20 @@ def project_env(
     env["UV_PYTHON_DOWNLOADS"] = "never"
     env["UV_PYTHON"] = find_python(python_version)
     env["MYPY_CACHE_DIR"] = str(mypy_cache_dir(python_version, mypy_flavour))
+    env["PYTEST_DEBUG_TEMPROOT"] = str(pytest_temp_root())
     return env
+
+
+def pytest_temp_root() -> Path:
+    """Return the root of a rendered project's pytest temporary directories, one per worker.
+
+    Sessions sharing a root clean up each other's old directories, and a removal that races a
+    live session warns, which ``-W error`` turns into a failed run.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    root = Path(tempfile.gettempdir()) / f"rendered-pytest-{os.getuid()}-{worker}"
+    root.mkdir(exist_ok=True)
+    return root
 
 
 @dataclass(frozen=True)
