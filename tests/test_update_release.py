@@ -223,7 +223,7 @@ INSERTIONS = (
         "from my_service.tags.models import Tag\n",
     ),
     (SRC / "settings.py", "    database: DatabaseSettings = DatabaseSettings()\n", SETTING),
-    (Path(".env.example"), "MY_SERVICE_DATABASE__READINESS_TIMEOUT=2.0\n", ENV_EXAMPLE_LINES),
+    (Path(".env.example"), "MY_SERVICE_DATABASE__MIGRATE_ON_START=false\n", ENV_EXAMPLE_LINES),
 )
 REPLACEMENTS = (
     (SRC / "db" / "models.py", '__all__ = ["Base", "Note"]', '__all__ = ["Base", "Note", "Tag"]'),
