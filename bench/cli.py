@@ -67,7 +67,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=[],
         metavar="KEY=VALUE",
         help="service setting without its env prefix, on top of the scenario's "
-        "(e.g. DATABASE__POOL_PRE_PING=false)",
+        "(e.g. DATABASE__POOL_SIZE=20)",
     )
     parser.add_argument(
         "--scenario",

@@ -21,13 +21,12 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 PORTS = {"h11": 18111, "httptools": 18112, "limited": 18113}
 REQUEST = b"GET /health HTTP/1.1\r\nHost: bench\r\n\r\n"
 SERVE = """
-import functools, sys
+import sys
 import uvicorn
 sys.path.insert(0, sys.argv[3])
 from bench.apps.plain import create_app
 from my_service.server import LimitedHttpToolsProtocol
-limited = functools.partial(LimitedHttpToolsProtocol, max_header_bytes=16384, client_timeout=20.0)
-http = {"h11": "h11", "httptools": "httptools", "limited": limited}[sys.argv[1]]
+http = {"h11": "h11", "httptools": "httptools", "limited": LimitedHttpToolsProtocol}[sys.argv[1]]
 uvicorn.run(create_app(), port=int(sys.argv[2]), http=http, loop="uvloop", access_log=False,
             log_level="warning")
 """

@@ -291,7 +291,7 @@ POSTGRESQL_EXAMPLE = (
     "# A value spelled CHANGE_ME gets a secret.\n"
     "MY_SERVICE_ENVIRONMENT=production\n"
     "MY_SERVICE_DATABASE__URL=postgresql+asyncpg://postgres@127.0.0.1:5432/my_service\n"
-    "MY_SERVICE_DATABASE__POOL_RECYCLE=1800\n"
+    "MY_SERVICE_DATABASE__POOL_SIZE=20\n"
     "# MY_SERVICE_PAYMENTS__TIMEOUT=5\n"
     "DATABASE_PASSWORD=CHANGE_ME_DATABASE_PASSWORD\n"
 )
@@ -348,7 +348,7 @@ def test_a_url_of_the_same_kind_and_an_unchanged_env_are_left_alone() -> None:
     """The owner's own server (same kind, other host or driver spelling) is not replaced."""
     env = (
         "MY_SERVICE_DATABASE__URL=postgres://svc:pw@db.internal/svc\n"
-        "MY_SERVICE_DATABASE__POOL_RECYCLE=60\n"
+        "MY_SERVICE_DATABASE__POOL_SIZE=60\n"
         "DATABASE_PASSWORD=p\n"
         "MY_SERVICE_ENVIRONMENT=test"  # no final newline
     )

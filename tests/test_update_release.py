@@ -206,6 +206,8 @@ ENV_EXAMPLE_LINES = (
     "\n# Most tags the service keeps; creating one more is refused (409).\n"
     "MY_SERVICE_MAX_TAGS=1000\n"
 )
+# The rendered tests keep the README's settings tables equal to the settings, as .env.example.
+README_ROW = "| `MY_SERVICE_MAX_TAGS` | `1000` | most tags kept; one more is refused (409) |\n"
 INSERTIONS = (
     (
         SRC / "main.py",
@@ -214,7 +216,7 @@ INSERTIONS = (
     ),
     (
         SRC / "main.py",
-        "    app.include_router(notes_router)\n",
+        "    app.include_router(readiness.router)\n",
         "    app.include_router(tags_router)\n",
     ),
     (
@@ -222,8 +224,14 @@ INSERTIONS = (
         "from my_service.notes.models import Note\n",
         "from my_service.tags.models import Tag\n",
     ),
-    (SRC / "settings.py", "    database: DatabaseSettings = DatabaseSettings()\n", SETTING),
-    (Path(".env.example"), "MY_SERVICE_DATABASE__READINESS_TIMEOUT=2.0\n", ENV_EXAMPLE_LINES),
+    (SRC / "settings.py", "    rate_limit: RateLimitSettings = RateLimitSettings()\n", SETTING),
+    (Path(".env.example"), "DATABASE_PASSWORD=CHANGE_ME_DATABASE_PASSWORD\n", ENV_EXAMPLE_LINES),
+    (
+        Path("README.md"),
+        "| `MY_SERVICE_VERSION` | package version | version in log lines and error responses "
+        "(e.g. a git SHA) |\n",
+        README_ROW,
+    ),
 )
 REPLACEMENTS = (
     (SRC / "db" / "models.py", '__all__ = ["Base", "Note"]', '__all__ = ["Base", "Note", "Tag"]'),
