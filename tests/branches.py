@@ -19,6 +19,11 @@ Rendering stops as soon as every marker has been seen; combinations are tried in
 meets unseen answers first, so a template whose branches are all reachable needs only a few of
 them. Only a failing check renders them all.
 
+A fragment (a ``.jinja`` file under ``template/_fragments/``, which copier.yml's ``_exclude``
+keeps out of the render) reaches the output only through another file's ``{% include %}``. It
+gets a marker of its own at its start: a fragment that no combination includes is dead code,
+and is reported like a body never rendered.
+
 A marker inside a ``{% set x %}...{% endset %}`` block becomes part of ``x``; the template has
 none of those blocks around a branch today.
 """
@@ -54,6 +59,8 @@ _STRINGS = {
 }
 _ENDRAW = r"{start}[-+]?\s*endraw\s*[-+]?{end}"
 _CONFIG_NAMES = ("copier.yml", "copier.yaml")
+#: The folder under ``_subdirectory`` whose files are put in other files by ``{% include %}``.
+FRAGMENTS = "_fragments"
 #: copier's own defaults for the settings this module reads from ``copier.yml``.
 _DEFAULT_SUFFIX = ".jinja"
 _DELIMITERS = {
@@ -87,16 +94,19 @@ class Tag:
 
 @dataclass(frozen=True)
 class Branch:
-    """A body the template may render: where its tag is, and the tag."""
+    """A body the template may render: where its tag is, and the tag; or a whole fragment."""
 
     #: Template path relative to the template repository, POSIX separators.
     path: str
     #: Line of the tag in the file, or ``None`` for a tag in the file or directory name.
     line: int | None
-    tag: Tag
+    #: ``None`` for a fragment: the body is the whole file, put in by an include.
+    tag: Tag | None
 
     def describe(self) -> str:
         """Say which body is never rendered, as ``path:line: {% tag %} body never rendered``."""
+        if self.tag is None:
+            return f"{self.path}: fragment never included"
         where = f"{self.path}:{self.line}" if self.line is not None else f"{self.path} (name)"
         message = f"{where}: {self.tag.text} body never rendered"
         if self.tag.text != self.tag.opener:
@@ -236,8 +246,11 @@ class _Instrumenter:
     environment: jinja2.Environment
     branches: list[Branch] = field(default_factory=list)
 
-    def instrument(self, source: str, path: str, *, in_name: bool) -> str:
-        """Return ``source`` with a marker after each branch tag, checked against Jinja's AST."""
+    def instrument(self, source: str, path: str, *, in_name: bool, fragment: bool = False) -> str:
+        """Return ``source`` with a marker after each branch tag, checked against Jinja's AST.
+
+        A ``fragment`` gets one more marker at its start, for the fragment as a whole.
+        """
         tags = find_tags(source, self.delimiters, where=path)
         pieces, previous = [], 0
         first = len(self.branches)
@@ -248,6 +261,9 @@ class _Instrumenter:
         pieces.append(source[previous:])
         instrumented = "".join(pieces)
         self._verify(instrumented, path, set(range(first, len(self.branches))))
+        if fragment:
+            instrumented = MARKER_FORMAT.format(len(self.branches)) + instrumented
+            self.branches.append(Branch(path, None, None))
         return instrumented
 
     def _verify(self, source: str, path: str, expected: set[int]) -> None:
@@ -341,6 +357,7 @@ def instrument(root: Path, destination: Path) -> list[Branch]:
 
     Contents are instrumented in files with copier's template suffix (others are copied
     verbatim, as copier does); names are instrumented in every path under ``_subdirectory``.
+    Files with the suffix under ``_subdirectory``'s ``_fragments/`` are marked as fragments.
     """
     config = _config(root)
     delimiters, environment = _environment(config)
@@ -371,9 +388,11 @@ def instrument(root: Path, destination: Path) -> list[Branch]:
         # copier renders the contents of files with the suffix (of every file without one).
         if inside and relative.name.endswith(suffix):
             text = source.read_text(encoding="utf-8")
-            (destination / target).write_text(
-                instrumenter.instrument(text, str(relative), in_name=False), encoding="utf-8"
+            fragment = relative.relative_to(subdirectory).parts[0] == FRAGMENTS
+            instrumented = instrumenter.instrument(
+                text, str(relative), in_name=False, fragment=fragment
             )
+            (destination / target).write_text(instrumented, encoding="utf-8")
         else:
             shutil.copy2(source, destination / target)
     return instrumenter.branches
@@ -445,6 +464,7 @@ def check_branches(
             shutil.rmtree(destination)
             rendered.append(combination.id)
     unrendered = sorted(
-        (branches[i] for i in unseen), key=lambda b: (b.path, b.line or 0, b.tag.end)
+        (branches[i] for i in unseen),
+        key=lambda b: (b.path, b.line or 0, b.tag.end if b.tag else -1),
     )
     return Report(branches, unrendered, rendered)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests import branches
 from tests.branches import ScanError, Tag, check_branches, find_tags
@@ -111,11 +112,44 @@ def test_the_check_passes_and_stops_rendering_once_every_branch_is_seen(tmp_path
     assert report.rendered == ["red", "green", "blue"]
 
 
+def test_a_fragment_no_combination_includes_is_reported(tmp_path: Path) -> None:
+    """A fragment is a body of its own: included for red only, blue's fragment is dead code.
+
+    Branches inside a fragment are instrumented like those of any other file.
+    """
+    root = make_template(tmp_path / "synthetic")
+    config = root / "copier.yml"
+    config.write_text(config.read_text() + "_exclude:\n  - /_fragments\n", encoding="utf-8")
+    fragments = root / "template" / "_fragments"
+    fragments.mkdir()
+    (fragments / "warm-red.txt.jinja").write_text(
+        "{% if color == 'red' %}hot{% else %}never{% endif %}\n"
+    )
+    (fragments / "warm-blue.txt.jinja").write_text("cold\n")
+    (root / "template" / "warm.txt.jinja").write_text(
+        "{% include 'template/_fragments/warm-' ~ color ~ '.txt.jinja' ignore missing %}\n"
+    )
+    report = check_branches(root, COLOURS, tmp_path)
+    assert [branch.describe() for branch in report.unrendered] == [
+        "template/_fragments/warm-blue.txt.jinja: fragment never included",
+        "template/_fragments/warm-red.txt.jinja:1: {% else %} body never rendered "
+        "(of {% if color == 'red' %} in line 1)",
+        *UNREACHABLE,
+    ]
+    assert len(report.branches) == 12 + 2 + 2
+
+
 def test_the_template_renders_every_branch(tmp_path: Path) -> None:
     """The combinations of tests/matrix.py render every branch body of the real template."""
     report = check_branches(REPO_ROOT, COMBINATIONS, tmp_path)
     assert report.unrendered == [], report.describe()
     assert len(report.branches) > 100  # the scanner found the template's branches at all
+
+
+def test_fragments_are_not_rendered_as_files_of_their_own() -> None:
+    """copier.yml excludes the fragments' folder: they reach the output only through includes."""
+    config = yaml.safe_load((REPO_ROOT / "copier.yml").read_text(encoding="utf-8"))
+    assert f"/{branches.FRAGMENTS}" in config["_exclude"]
 
 
 @pytest.mark.parametrize(

@@ -239,6 +239,8 @@ DATABASE_CONFTEST = (
     REPO_ROOT / "template" / "tests" / "{% if database != 'none' %}database{% endif %}"
 )
 COMPOSE = REPO_ROOT / "template" / "docker-compose.yml.jinja"
+#: The per-answer parts of the compose file (the database servers among them).
+COMPOSE_FRAGMENTS = REPO_ROOT / "template" / "_fragments" / "compose"
 
 
 @pytest.mark.parametrize("database", ["postgresql", "mysql", "sqlite", "none"])
@@ -265,10 +267,13 @@ def test_next_steps_fit_the_database(tmp_path: Path, database: str) -> None:
 
 
 def test_next_steps_match_the_rendered_tests_and_compose() -> None:
-    """The variable the rendered tests read, and the server images, are the ones named."""
+    """The variable the rendered tests read, and the server images (compose), are the ones named."""
     conftest = (DATABASE_CONFTEST / "conftest.py.jinja").read_text(encoding="utf-8")
     assert 'os.environ.get("TEST_DATABASE_URL")' in conftest
-    compose = COMPOSE.read_text(encoding="utf-8")
+    compose = "".join(
+        path.read_text(encoding="utf-8")
+        for path in [COMPOSE, *sorted(COMPOSE_FRAGMENTS.glob("*.jinja"))]
+    )
     for database in ("postgresql", "mysql"):
         steps = next_steps(Path("p"), "copy", database, "x")
         image = re.search(r"\b(?:postgres|mariadb):[\w.-]+", steps)
