@@ -174,7 +174,8 @@ def rendered_test_env(combination: Combination) -> dict[str, str]:
 
     Each redis combination gets its own Redis database (1-15, from its id; 0 is left to people),
     so combinations checked in parallel do not count in one keyspace; the rendered tests also
-    use a fresh key prefix per test, so even a shared database would not mix their limits.
+    give each test a service name of its own (the keys' prefix), so even a shared database
+    would not mix their limits.
     """
     env: dict[str, str] = {}
     if combination.answers.get("rate_limit_storage") == "redis":
