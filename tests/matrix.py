@@ -71,7 +71,7 @@ class Combination:
         }
 
 
-#: Predicate that refuses answer sets which cannot be rendered (none today).
+#: Predicate that refuses answer sets which cannot be rendered.
 Constraint: TypeAlias = Callable[[Mapping[str, Answer]], bool]
 
 DIMENSIONS: tuple[Dimension, ...] = (
@@ -88,9 +88,21 @@ DIMENSIONS: tuple[Dimension, ...] = (
     Dimension("metrics", ("prometheus", "none"), exhaustive=False, label_prefix="metrics-"),
     Dimension("tracing", ("none", "otlp", "gcp"), exhaustive=False, label_prefix="tracing-"),
     Dimension("rate_limit_storage", ("memory", "redis"), exhaustive=False, label_prefix="rl-"),
+    Dimension(
+        "deploy",
+        ((), ("kubernetes",), ("cloud-run",), ("kubernetes", "cloud-run")),
+        exhaustive=False,
+        label_prefix="deploy-",
+    ),
 )
 
-CONSTRAINTS: tuple[Constraint, ...] = ()
+
+def _deploy_has_a_database_server(answers: Mapping[str, Answer]) -> bool:
+    """copier.yml refuses manifests for many machines with SQLite, one machine's file."""
+    return not (answers.get("deploy") and answers.get("database") == "sqlite")
+
+
+CONSTRAINTS: tuple[Constraint, ...] = (_deploy_has_a_database_server,)
 
 
 def _allowed(answers: Mapping[str, Answer], constraints: Sequence[Constraint]) -> bool:

@@ -81,6 +81,16 @@ def test_constraints_exclude_combinations() -> None:
     }
 
 
+def test_deploy_meets_every_database_server_and_never_sqlite() -> None:
+    """Manifests are rendered with each server database and none, as copier.yml allows."""
+    met = {(c.answers["deploy"], c.answers["database"]) for c in COMBINATIONS}
+    deploys = next(d.values for d in DIMENSIONS if d.question == "deploy")
+    with_deploy = {(deploy, database) for deploy, database in met if deploy}
+    assert with_deploy == set(
+        itertools.product([d for d in deploys if d], ("postgresql", "mysql", "none"))
+    )
+
+
 def _print_matrix(*argv: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "tests.matrix", *argv],

@@ -29,8 +29,9 @@ COPIER_YML = REPO_ROOT / "copier.yml"
 #: What package_name's validator accepts before it looks at reserved names.
 PACKAGE_NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
 
-#: question -> (start of the validator's message, refused answers, accepted answers)
-VALIDATED: dict[str, tuple[str, list[str], list[str]]] = {
+#: question -> (start of the validator's message, refused answers, accepted answers); each
+#: rendering takes the defaults for the other questions (database: SQLite).
+VALIDATED: dict[str, tuple[str, list[Any], list[Any]]] = {
     "project_name": (
         "project_name must be 1-64 letters, digits, spaces",
         ["", "1st Service", "-service", "a" * 65, "bad/name", "new\nline", 'quo"te'],
@@ -60,6 +61,12 @@ VALIDATED: dict[str, tuple[str, list[str], list[str]]] = {
         "author_email must be an e-mail address",
         ["", "nope", "a@b", "a@example.c", "a b@example.com", "@example.com", "a@.com", "a@x..com"],
         ["team@example.com", "first.last+tag@sub.example.co.uk", "a_b%c@host-1.io"],
+    ),
+    # Accepted with a database server: every combination of tests/matrix.py with `deploy`.
+    "deploy": (
+        "deploy must run with a database server",
+        [["kubernetes"], ["cloud-run"], ["kubernetes", "cloud-run"]],
+        [[]],
     ),
 }
 
@@ -129,7 +136,7 @@ def test_every_validated_question_is_tested() -> None:
     ("question", "answer"),
     [(q, answer) for q, (_, refused, _) in VALIDATED.items() for answer in refused],
 )
-def test_validator_refuses(question: str, answer: str, tmp_path: Path) -> None:
+def test_validator_refuses(question: str, answer: Any, tmp_path: Path) -> None:
     """A wrong answer is refused with the question's own message."""
     with pytest.raises(ValueError, match=_refusal(question, VALIDATED[question][0])):
         render(tmp_path / "out", {question: answer})
@@ -159,7 +166,7 @@ def test_package_name_may_not_shadow_a_module(package_name: str, tmp_path: Path)
         render(tmp_path / "out", {"package_name": package_name})
 
 
-def _accepted_batches() -> list[dict[str, str]]:
+def _accepted_batches() -> list[dict[str, Any]]:
     """Return the accepted answers in as few renderings as there are answers to one question.
 
     The n-th accepted answer of every question goes into the n-th rendering: a rendering costs
@@ -175,7 +182,7 @@ def _accepted_batches() -> list[dict[str, str]]:
 @pytest.mark.parametrize(
     "answers", [pytest.param(batch, id=f"batch-{n}") for n, batch in enumerate(_accepted_batches())]
 )
-def test_validators_accept(answers: dict[str, str], tmp_path: Path) -> None:
+def test_validators_accept(answers: dict[str, Any], tmp_path: Path) -> None:
     """Good answers render and are recorded in the answers file."""
     out = render(tmp_path / "out", answers)
     recorded = yaml.safe_load((out / ".copier-answers.yml").read_text(encoding="utf-8"))
