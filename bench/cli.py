@@ -207,14 +207,20 @@ def run_scenario(
 
 
 def prepare_data(scenario: Scenario, project: Project, runtime: Runtime) -> Scenario:
-    """Run the scenario's data preparation in the venv; it says which path to ask and what for."""
+    """Run the scenario's data preparation in the venv; it says which path to ask and what for.
+
+    It may add headers to send, such as a token it issued.
+    """
     if scenario.prepare is None:
         return scenario
     out = runtime.workdir / "prepare.json"
     arguments = ["--project", str(project.root), "--out", str(out)]
     run_in_venv(scenario.prepare, arguments, runtime, runtime.workdir / "prepare.log", None)
     prepared = json.loads(out.read_text("utf-8"))
-    return replace(scenario, path=prepared["path"], expected_json=prepared["expected_json"])
+    headers = scenario.headers + tuple((name, value) for name, value in prepared.get("headers", ()))
+    return replace(
+        scenario, path=prepared["path"], expected_json=prepared["expected_json"], headers=headers
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -131,6 +131,34 @@ NOTES = Scenario(
     iterations_divisor=10,
 )
 
-SCENARIOS: dict[str, Scenario] = {s.name: s for s in (HEALTH, HEALTH_UNLOGGED, EDGE, NOTES)}
+# Issue 14: the same GET by id with a bearer token that is verified (a development token, ES256,
+# so the service runs in the test environment), against the same service with reads open.
+NOTES_AUTH = Scenario(
+    name="notes-get-auth",
+    description=(
+        "GET /notes/{id} from PostgreSQL with a verified bearer token (issue 14), vs the same "
+        "service and GET without authentication"
+    ),
+    path="/notes/{id}",  # replaced by the prepare step's answer
+    expected_status=200,
+    expected_json=None,  # idem
+    plain_target="bench.apps.authenticated:create_app",
+    service_env={
+        "ENVIRONMENT": "test",
+        "AUTH__READ_REQUIRES_TOKEN": "true",
+        "DATABASE__URL": NOTES_DATABASE_URL,
+        "RATE_LIMIT__DEFAULT": UNREACHABLE_RATE_LIMIT,
+    },
+    env={"BENCH_DATABASE_URL": NOTES_DATABASE_URL},
+    answers={"database": "postgresql", "auth": "jwt"},
+    prepare="bench.apps.authenticated",
+    target_ratio=0.9,
+    target_source="issue 14",
+    iterations_divisor=10,
+)
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s for s in (HEALTH, HEALTH_UNLOGGED, EDGE, NOTES, NOTES_AUTH)
+}
 # What a run measures unless told otherwise: the targets of issues 2, 5 and 3.
 DEFAULT_SCENARIOS = ("health", "edge", "notes-get")

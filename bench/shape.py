@@ -32,6 +32,7 @@ RICHEST = [
         "rate_limit_storage": "redis",
         "metrics": "prometheus",
         "tracing": tracing,
+        "auth": "jwt",
     }
     for tracing in ("otlp", "gcp")
 ]

@@ -88,6 +88,7 @@ DIMENSIONS: tuple[Dimension, ...] = (
     Dimension("metrics", ("prometheus", "none"), exhaustive=False, label_prefix="metrics-"),
     Dimension("tracing", ("none", "otlp", "gcp"), exhaustive=False, label_prefix="tracing-"),
     Dimension("rate_limit_storage", ("memory", "redis"), exhaustive=False, label_prefix="rl-"),
+    Dimension("auth", ("none", "jwt"), exhaustive=False, label_prefix="auth-"),
     Dimension(
         "deploy",
         ((), ("kubernetes",), ("cloud-run",), ("kubernetes", "cloud-run")),

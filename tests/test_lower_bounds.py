@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     from tests.conftest import Projects
 
 #: Answers whose rendered dependencies are checked at their lower bounds: every optional
-#: dependency (each database driver, the Redis client, each error aggregator, tracing exporter
-#: and the metrics client) is pulled in by at least one of them.
+#: dependency (each database driver, the Redis client, each error aggregator, tracing exporter,
+#: the metrics client and PyJWT) is pulled in by at least one of them.
 LOWEST_ANSWERS: dict[str, dict[str, Answer]] = {
     "structlog-postgresql": {
         "logging_backend": "structlog",
@@ -47,6 +47,7 @@ LOWEST_ANSWERS: dict[str, dict[str, Answer]] = {
         "logging_backend": "structlog",
         "python_version": "3.11",
         "database": "sqlite",
+        "auth": "jwt",
     },
 }
 
@@ -69,6 +70,7 @@ def test_every_optional_dependency_is_at_its_lower_bound_somewhere() -> None:
         ("tracing", "otlp"),
         ("tracing", "gcp"),
         ("metrics", "prometheus"),
+        ("auth", "jwt"),
         ("logging_backend", "structlog"),
         ("logging_backend", "loguru"),
         # PyYAML and its stubs, which the manifests' tests read them with.
