@@ -22,6 +22,7 @@ TRUSTED_PROXY = "127.0.0.1"
 NOTES_DATABASE_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/bench_notes"
 )
+NOTES_REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 @dataclass(frozen=True)
@@ -157,8 +158,33 @@ NOTES_AUTH = Scenario(
     iterations_divisor=10,
 )
 
+# Issue 15: the same GET by id answered from the Redis cache, against the same reference as
+# `notes-get` (which reads the database on every request); measured in one run with `notes-get`,
+# the two ratios compare the cached GET with the uncached one.
+NOTES_CACHED = Scenario(
+    name="notes-get-cached",
+    description=(
+        "GET /notes/{id} answered from the Redis cache (issue 15), vs the minimal FastAPI + "
+        "SQLAlchemy endpoint reading PostgreSQL; run it with notes-get to compare"
+    ),
+    path="/notes/{id}",  # replaced by the prepare step's answer
+    expected_status=200,
+    expected_json=None,  # idem
+    plain_target="bench.apps.notes:create_app",
+    service_env={
+        "DATABASE__URL": NOTES_DATABASE_URL,
+        "CACHE__REDIS_URL": NOTES_REDIS_URL,
+        "RATE_LIMIT__DEFAULT": UNREACHABLE_RATE_LIMIT,
+    },
+    env={"BENCH_DATABASE_URL": NOTES_DATABASE_URL},
+    answers={"database": "postgresql", "cache": "redis"},
+    prepare="bench.apps.notes",
+    target_source="issue 15",
+    iterations_divisor=10,
+)
+
 SCENARIOS: dict[str, Scenario] = {
-    s.name: s for s in (HEALTH, HEALTH_UNLOGGED, EDGE, NOTES, NOTES_AUTH)
+    s.name: s for s in (HEALTH, HEALTH_UNLOGGED, EDGE, NOTES, NOTES_AUTH, NOTES_CACHED)
 }
 # What a run measures unless told otherwise: the targets of issues 2, 5 and 3.
 DEFAULT_SCENARIOS = ("health", "edge", "notes-get")

@@ -89,6 +89,7 @@ DIMENSIONS: tuple[Dimension, ...] = (
     Dimension("tracing", ("none", "otlp", "gcp"), exhaustive=False, label_prefix="tracing-"),
     Dimension("rate_limit_storage", ("memory", "redis"), exhaustive=False, label_prefix="rl-"),
     Dimension("auth", ("none", "jwt"), exhaustive=False, label_prefix="auth-"),
+    Dimension("cache", ("none", "redis"), exhaustive=False, label_prefix="cache-"),
     Dimension(
         "deploy",
         ((), ("kubernetes",), ("cloud-run",), ("kubernetes", "cloud-run")),
@@ -103,7 +104,12 @@ def _deploy_has_a_database_server(answers: Mapping[str, Answer]) -> bool:
     return not (answers.get("deploy") and answers.get("database") == "sqlite")
 
 
-CONSTRAINTS: tuple[Constraint, ...] = (_deploy_has_a_database_server,)
+def _cache_has_a_database(answers: Mapping[str, Answer]) -> bool:
+    """copier.yml refuses a cache without a database whose rows it would keep."""
+    return not (answers.get("cache", "none") != "none" and answers.get("database") == "none")
+
+
+CONSTRAINTS: tuple[Constraint, ...] = (_deploy_has_a_database_server, _cache_has_a_database)
 
 
 def _allowed(answers: Mapping[str, Answer], constraints: Sequence[Constraint]) -> bool:
@@ -178,7 +184,7 @@ def build(
 
 COMBINATIONS: tuple[Combination, ...] = tuple(build())
 
-#: The Redis the rendered suites of ``rate_limit_storage=redis`` combinations test against.
+#: The Redis the rendered suites of combinations with a Redis (rate limits, cache) test against.
 TEST_REDIS = "redis://127.0.0.1:6379"
 
 
@@ -191,7 +197,7 @@ def rendered_test_env(combination: Combination) -> dict[str, str]:
     would not mix their limits.
     """
     env: dict[str, str] = {}
-    if combination.answers.get("rate_limit_storage") == "redis":
+    if "redis" in (combination.answers.get("rate_limit_storage"), combination.answers.get("cache")):
         database = 1 + zlib.crc32(combination.id.encode()) % 15
         env["TEST_REDIS_URL"] = f"{TEST_REDIS}/{database}"
     return env

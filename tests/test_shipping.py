@@ -51,9 +51,9 @@ def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def with_redis(template_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Render with Redis-backed rate limiting: compose and CI then carry a Redis server."""
+    """Render with Redis for rate limits and the cache: compose and CI then carry Redis."""
     destination = tmp_path_factory.mktemp("shipping-redis") / "my-service"
-    return render_locked(template_repo, destination, rate_limit_storage="redis")
+    return render_locked(template_repo, destination, rate_limit_storage="redis", cache="redis")
 
 
 def render_locked(template_repo: Path, destination: Path, **answers: str) -> Path:
@@ -383,9 +383,8 @@ def test_redis_is_a_healthy_dependency_in_compose_and_a_ci_service(with_redis: P
     compose = yaml.safe_load((with_redis / "docker-compose.yml").read_text(encoding="utf-8"))
     app, redis = compose["services"]["app"], compose["services"]["redis"]
     assert app["depends_on"]["redis"] == {"condition": "service_healthy"}
-    assert app["environment"][f"{PACKAGE.upper()}_RATE_LIMIT__REDIS_URL"].startswith(
-        "redis://redis:"
-    )
+    for setting in ("RATE_LIMIT__REDIS_URL", "CACHE__REDIS_URL"):
+        assert app["environment"][f"{PACKAGE.upper()}_{setting}"].startswith("redis://redis:")
     assert "healthcheck" in redis
     workflow = yaml.safe_load(
         (with_redis / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8")

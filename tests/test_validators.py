@@ -68,7 +68,15 @@ VALIDATED: dict[str, tuple[str, list[Any], list[Any]]] = {
         [["kubernetes"], ["cloud-run"], ["kubernetes", "cloud-run"]],
         [[]],
     ),
+    # Refused with `database=none` (REFUSED_WITH); accepted with the default database.
+    "cache": (
+        "cache must be none without a database",
+        ["redis"],
+        ["none", "redis"],
+    ),
 }
+#: Other answers a question's refused answers are rendered with (the defaults otherwise).
+REFUSED_WITH: dict[str, dict[str, Any]] = {"cache": {"database": "none"}}
 
 
 def _questions() -> dict[str, dict[str, Any]]:
@@ -139,7 +147,7 @@ def test_every_validated_question_is_tested() -> None:
 def test_validator_refuses(question: str, answer: Any, tmp_path: Path) -> None:
     """A wrong answer is refused with the question's own message."""
     with pytest.raises(ValueError, match=_refusal(question, VALIDATED[question][0])):
-        render(tmp_path / "out", {question: answer})
+        render(tmp_path / "out", {question: answer} | REFUSED_WITH.get(question, {}))
 
 
 @pytest.mark.parametrize("package_name", ["lambda", "import", "async", "del", "class", "await"])
