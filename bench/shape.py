@@ -33,6 +33,7 @@ RICHEST = [
         "metrics": "prometheus",
         "tracing": tracing,
         "auth": "jwt",
+        "cache": "redis",
     }
     for tracing in ("otlp", "gcp")
 ]
