@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 # Far above what one worker can serve, so the limiter runs its full check and never answers 429.
 UNREACHABLE_RATE_LIMIT = "100000000/minute"
@@ -161,26 +161,16 @@ NOTES_AUTH = Scenario(
 # Issue 15: the same GET by id answered from the Redis cache, against the same reference as
 # `notes-get` (which reads the database on every request); measured in one run with `notes-get`,
 # the two ratios compare the cached GET with the uncached one.
-NOTES_CACHED = Scenario(
+NOTES_CACHED = replace(
+    NOTES,
     name="notes-get-cached",
     description=(
         "GET /notes/{id} answered from the Redis cache (issue 15), vs the minimal FastAPI + "
         "SQLAlchemy endpoint reading PostgreSQL; run it with notes-get to compare"
     ),
-    path="/notes/{id}",  # replaced by the prepare step's answer
-    expected_status=200,
-    expected_json=None,  # idem
-    plain_target="bench.apps.notes:create_app",
-    service_env={
-        "DATABASE__URL": NOTES_DATABASE_URL,
-        "CACHE__REDIS_URL": NOTES_REDIS_URL,
-        "RATE_LIMIT__DEFAULT": UNREACHABLE_RATE_LIMIT,
-    },
-    env={"BENCH_DATABASE_URL": NOTES_DATABASE_URL},
-    answers={"database": "postgresql", "cache": "redis"},
-    prepare="bench.apps.notes",
+    service_env=NOTES.service_env | {"CACHE__REDIS_URL": NOTES_REDIS_URL},
+    answers=NOTES.answers | {"cache": "redis"},
     target_source="issue 15",
-    iterations_divisor=10,
 )
 
 SCENARIOS: dict[str, Scenario] = {
