@@ -33,6 +33,7 @@ LOWEST_ANSWERS: dict[str, dict[str, Answer]] = {
         "metrics": "prometheus",
         "tracing": "gcp",
         "rate_limit_storage": "redis",
+        "cache": "redis",
         "deploy": ("kubernetes", "cloud-run"),
     },
     "loguru-mysql": {
@@ -65,6 +66,7 @@ def test_every_optional_dependency_is_at_its_lower_bound_somewhere() -> None:
         ("database", "mysql"),
         ("database", "sqlite"),
         ("rate_limit_storage", "redis"),
+        ("cache", "redis"),
         ("error_aggregators", "sentry"),
         ("error_aggregators", "gcp"),
         ("tracing", "otlp"),
