@@ -90,6 +90,7 @@ DIMENSIONS: tuple[Dimension, ...] = (
     Dimension("rate_limit_storage", ("memory", "redis"), exhaustive=False, label_prefix="rl-"),
     Dimension("auth", ("none", "jwt"), exhaustive=False, label_prefix="auth-"),
     Dimension("cache", ("none", "redis"), exhaustive=False, label_prefix="cache-"),
+    Dimension("jobs", ("none", "redis"), exhaustive=False, label_prefix="jobs-"),
     Dimension(
         "deploy",
         ((), ("kubernetes",), ("cloud-run",), ("kubernetes", "cloud-run")),
@@ -184,20 +185,22 @@ def build(
 
 COMBINATIONS: tuple[Combination, ...] = tuple(build())
 
-#: The Redis the rendered suites of combinations with a Redis (rate limits, cache) test against.
+#: The Redis the rendered suites of combinations with a Redis (rate limits, cache, jobs) test
+#: against.
 TEST_REDIS = "redis://127.0.0.1:6379"
 
 
 def rendered_test_env(combination: Combination) -> dict[str, str]:
     """Return the variables a combination's rendered test suite needs to reach its servers.
 
-    Each redis combination gets its own Redis database (1-15, from its id; 0 is left to people),
-    so combinations checked in parallel do not count in one keyspace; the rendered tests also
-    give each test a service name of its own (the keys' prefix), so even a shared database
-    would not mix their limits.
+    Each combination with rate limits or jobs on Redis gets its own Redis database (1-15, from
+    its id; 0 is left to people), so combinations checked in parallel do not count or queue in
+    one keyspace; the rendered tests also give each test a service name of its own (the keys'
+    prefix), so even a shared database would not mix their limits or jobs.
     """
     env: dict[str, str] = {}
-    if "redis" in (combination.answers.get("rate_limit_storage"), combination.answers.get("cache")):
+    answers = combination.answers
+    if "redis" in (answers.get("rate_limit_storage"), answers.get("cache"), answers.get("jobs")):
         database = 1 + zlib.crc32(combination.id.encode()) % 15
         env["TEST_REDIS_URL"] = f"{TEST_REDIS}/{database}"
     return env
