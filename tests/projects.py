@@ -16,10 +16,12 @@ re-checks any file whose content differs), and use the interpreter that matches 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -45,6 +47,8 @@ MYPY_CACHE_ROOT = (
 )
 #: Longest a single command in a rendered project may take before it counts as hung.
 COMMAND_TIMEOUT_S = 900
+#: How long the output of a command killed at its bound is still read.
+KILLED_OUTPUT_TIMEOUT_S = 10
 #: Lines of output kept in a failure message (the end, where the summary is).
 OUTPUT_TAIL_LINES = 400
 
@@ -196,27 +200,39 @@ class CommandResult:
 
 
 def run(argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> CommandResult:
-    """Run ``argv`` in ``cwd`` with no stdin, capturing stdout and stderr together."""
-    try:
-        completed = subprocess.run(
-            list(argv),
-            cwd=cwd,
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            timeout=COMMAND_TIMEOUT_S,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as expired:
-        partial = expired.output
-        text = partial.decode(errors="replace") if isinstance(partial, bytes) else partial or ""
-        return CommandResult(
-            tuple(argv), cwd, -1, f"{text}\n[timed out after {COMMAND_TIMEOUT_S} s]"
-        )
-    return CommandResult(tuple(argv), cwd, completed.returncode, completed.stdout)
+    """Run ``argv`` in ``cwd`` with no stdin, capturing stdout and stderr together.
+
+    The command runs in a session of its own; at the bound, the whole session is killed, so a
+    hung test process under ``uv run`` does not live on, busy, beside the rest of the suite.
+    """
+    with subprocess.Popen(
+        list(argv),
+        cwd=cwd,
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+    ) as process:
+        try:
+            output, _ = process.communicate(timeout=COMMAND_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            try:
+                output, _ = process.communicate(timeout=KILLED_OUTPUT_TIMEOUT_S)
+            except subprocess.TimeoutExpired as still_open:  # a child of its own session
+                process.kill()
+                output = _text(still_open.output)
+            note = f"[timed out after {COMMAND_TIMEOUT_S} s; its process group was killed]"
+            return CommandResult(tuple(argv), cwd, -1, f"{output}\n{note}")
+    return CommandResult(tuple(argv), cwd, process.returncode, output)
+
+
+def _text(output: str | bytes | None) -> str:
+    return output.decode(errors="replace") if isinstance(output, bytes) else output or ""
 
 
 def free_port() -> int:
