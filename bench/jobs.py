@@ -158,7 +158,8 @@ def summarize(repetitions: list[dict[str, Any]]) -> dict[str, float | None]:
     }
 
 
-#: Where a py-spy sample's time goes: the innermost frame from one of these files names it.
+#: Where a py-spy sample's time goes: the innermost frame from one of these files names it. The
+#: worker's own module is at the root of every stack, so it names none.
 PROFILE_CATEGORIES = (
     ("logging", ("structlog", "/observability/", "(logging/", "orjson")),
     ("database", ("sqlalchemy", "asyncpg", "/db/", "/notes/")),
@@ -166,7 +167,7 @@ PROFILE_CATEGORIES = (
     ("metrics", ("prometheus_client", "/jobs/metrics")),
     ("pydantic", ("pydantic",)),
     ("taskiq", ("taskiq",)),
-    ("service's job glue", ("/jobs/", "worker.py")),
+    ("service's job glue", ("/jobs/",)),
 )
 #: The event loop's own frames, at both ends of a stack: the loop running a task, the transport
 #: sending what a library wrote. A sample is the event loop's only when no library is in it.
@@ -178,14 +179,15 @@ def categorize_stacks(collapsed: Iterable[str]) -> dict[str, int]:
 
     Each line is ``frame;frame;...;frame count``, outermost first; a sample belongs to the
     category of its innermost frame that names one (so the socket write of a query is the
-    database's), to the event loop when it is all loop, else to ``other``.
+    database's), to the event loop when it is all loop, else to ``other``; a thread sampled
+    in native code, with no Python frame at all, has an empty stack.
     """
     counts: Counter[str] = Counter()
     for line in collapsed:
-        stack, _, count = line.strip().rpartition(" ")
-        if not stack or not count.isdigit():
+        stack, _, count = line.rstrip("\n").rpartition(" ")
+        if not count.isdigit():
             continue
-        counts[_category(stack.split(";"))] += int(count)
+        counts[_category(stack.split(";")) if stack else "no Python frame"] += int(count)
     return dict(counts.most_common())
 
 

@@ -111,6 +111,7 @@ def test_profile_samples_go_to_the_innermost_library() -> None:
         f"{loop};run (taskiq/receiver/receiver.py:3) 3",
         f"{loop};select (selectors.py:7) 1",
         "main (my_tool.py:1) 1",
+        " 4",
         "garbage",
     ]
     assert categorize_stacks(stacks) == {
@@ -119,6 +120,7 @@ def test_profile_samples_go_to_the_innermost_library() -> None:
         "logging": 2,
         "event loop": 1,
         "other": 1,
+        "no Python frame": 4,
     }
 
 
