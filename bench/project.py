@@ -25,11 +25,6 @@ _REPORTED_DISTRIBUTIONS = (
     "httptools",
     "structlog",
     "loguru",
-    "sqlalchemy",
-    "asyncpg",
-    "taskiq",
-    "taskiq-redis",
-    "redis",
 )
 
 

@@ -34,7 +34,6 @@ RICHEST = [
         "tracing": tracing,
         "auth": "jwt",
         "cache": "redis",
-        "jobs": "redis",
     }
     for tracing in ("otlp", "gcp")
 ]

@@ -34,7 +34,6 @@ LOWEST_ANSWERS: dict[str, dict[str, Answer]] = {
         "tracing": "gcp",
         "rate_limit_storage": "redis",
         "cache": "redis",
-        "jobs": "redis",
         "deploy": ("kubernetes", "cloud-run"),
     },
     "loguru-mysql": {
@@ -68,7 +67,6 @@ def test_every_optional_dependency_is_at_its_lower_bound_somewhere() -> None:
         ("database", "sqlite"),
         ("rate_limit_storage", "redis"),
         ("cache", "redis"),
-        ("jobs", "redis"),
         ("error_aggregators", "sentry"),
         ("error_aggregators", "gcp"),
         ("tracing", "otlp"),
