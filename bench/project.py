@@ -25,6 +25,11 @@ _REPORTED_DISTRIBUTIONS = (
     "httptools",
     "structlog",
     "loguru",
+    "sqlalchemy",
+    "asyncpg",
+    "taskiq",
+    "taskiq-redis",
+    "redis",
 )
 
 

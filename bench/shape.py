@@ -34,6 +34,7 @@ RICHEST = [
         "tracing": tracing,
         "auth": "jwt",
         "cache": "redis",
+        "jobs": "redis",
     }
     for tracing in ("otlp", "gcp")
 ]

@@ -10,6 +10,10 @@ every dimension meets every value of every other dimension at least once, so eac
 feature is rendered with each logging backend, database, Python version and other feature,
 while the matrix grows with the product, not with the number of questions.
 
+A few files are rendered only under three answers together (the job worker's Kubernetes
+manifest with Prometheus metrics); pairs alone do not promise that such a set meets, so
+``TOGETHER`` names each set that must, and the rows are chosen to meet them too.
+
 Adding a question that changes code is one line in ``DIMENSIONS``. Server combinations get their
 own database (``tests/databases.py``) and Redis database (``rendered_test_env``).
 ``CONSTRAINTS`` can refuse answer sets that cannot be rendered together.
@@ -90,6 +94,7 @@ DIMENSIONS: tuple[Dimension, ...] = (
     Dimension("rate_limit_storage", ("memory", "redis"), exhaustive=False, label_prefix="rl-"),
     Dimension("auth", ("none", "jwt"), exhaustive=False, label_prefix="auth-"),
     Dimension("cache", ("none", "redis"), exhaustive=False, label_prefix="cache-"),
+    Dimension("jobs", ("none", "redis"), exhaustive=False, label_prefix="jobs-"),
     Dimension(
         "deploy",
         ((), ("kubernetes",), ("cloud-run",), ("kubernetes", "cloud-run")),
@@ -112,6 +117,30 @@ def _cache_has_a_database(answers: Mapping[str, Answer]) -> bool:
 CONSTRAINTS: tuple[Constraint, ...] = (_deploy_has_a_database_server, _cache_has_a_database)
 
 
+def _jobs_deployed_to(target: str, metrics: str) -> Constraint:
+    """Return a predicate: jobs deployed to ``target`` with ``metrics``."""
+
+    def met(answers: Mapping[str, Answer]) -> bool:
+        deploy = answers.get("deploy")
+        return (
+            answers.get("jobs", "none") != "none"
+            and isinstance(deploy, tuple)
+            and target in deploy
+            and answers.get("metrics") == metrics
+        )
+
+    return met
+
+
+#: Answer sets that must meet in some combination although no pair promises it: each is a
+#: branch of a file rendered only under all of its answers (the worker's Kubernetes manifests
+#: have a port and scrape annotations with Prometheus, none without).
+TOGETHER: tuple[Constraint, ...] = (
+    _jobs_deployed_to("kubernetes", "prometheus"),
+    _jobs_deployed_to("kubernetes", "none"),
+)
+
+
 def _allowed(answers: Mapping[str, Answer], constraints: Sequence[Constraint]) -> bool:
     return all(constraint(answers) for constraint in constraints)
 
@@ -124,42 +153,57 @@ def _covering_rows(
     columns: Sequence[int],
     exhaustive: Sequence[int],
     allowed: Callable[[Sequence[int]], bool],
+    goals: Sequence[Callable[[Sequence[int]], bool]] = (),
 ) -> list[tuple[int, ...]]:
     """Return rows (a value index per column) covering the product and every pair of values.
 
-    The rows hold every allowed full-product tuple of the ``exhaustive`` columns, and every pair
-    of values of any two columns meets in at least one row. Deterministic and greedy: each
-    product tuple is completed with the values of the other columns that cover the most pairs
-    not yet covered; then rows are added, each the candidate covering the most uncovered pairs,
-    until none is left. Ties go to enumeration order. A pair that no allowed row can cover is
-    dropped instead of looping forever.
+    The rows hold every allowed full-product tuple of the ``exhaustive`` columns, every pair
+    of values of any two columns meets in at least one row, and each of the ``goals`` holds for
+    at least one row. Deterministic and greedy: each product tuple is completed with the values
+    of the other columns that cover the most pairs and goals not yet covered (a goal counts as
+    one pair); then rows are added, each the candidate covering the most, until none is left.
+    Ties go to enumeration order. A pair or goal that no allowed row can cover is dropped
+    instead of looping forever.
     """
     candidates = [row for row in itertools.product(*(range(n) for n in columns)) if allowed(row)]
     uncovered = set().union(*(_pairs(row) for row in candidates)) if candidates else set()
+    unmet = {i for i, goal in enumerate(goals) if any(goal(row) for row in candidates)}
     rows: list[tuple[int, ...]] = []
+
+    def gain(row: tuple[int, ...]) -> int:
+        return len(_pairs(row) & uncovered) + sum(1 for i in unmet if goals[i](row))
 
     def take(row: tuple[int, ...]) -> None:
         rows.append(row)
         uncovered.difference_update(_pairs(row))
+        unmet.difference_update({i for i in unmet if goals[i](row)})
 
     by_tuple: dict[tuple[int, ...], list[tuple[int, ...]]] = {}
     for row in candidates:
         by_tuple.setdefault(tuple(row[i] for i in exhaustive), []).append(row)
     for completions in by_tuple.values():
-        take(max(completions, key=lambda row: len(_pairs(row) & uncovered)))
-    while uncovered:
-        take(max(candidates, key=lambda row: len(_pairs(row) & uncovered)))
+        take(max(completions, key=gain))
+    while uncovered or unmet:
+        take(max(candidates, key=gain))
     return rows
+
+
+def _on_rows(
+    goal: Constraint, answers_of: Callable[[Sequence[int]], dict[str, Answer]]
+) -> Callable[[Sequence[int]], bool]:
+    """Return ``goal`` as a predicate on rows of value indexes."""
+    return lambda row: goal(answers_of(row))
 
 
 def build(
     dimensions: Sequence[Dimension] = DIMENSIONS,
     constraints: Sequence[Constraint] = CONSTRAINTS,
+    together: Sequence[Constraint] = TOGETHER,
 ) -> list[Combination]:
     """Return the combinations: the exhaustive dimensions' full product, each tuple once.
 
     Each tuple is completed so that every value of every dimension meets every value of every
-    other dimension.
+    other dimension, and each answer set of ``together`` meets in some combination.
     """
 
     def answers_of(row: Sequence[int]) -> dict[str, Answer]:
@@ -169,6 +213,7 @@ def build(
         [len(d.values) for d in dimensions],
         [i for i, d in enumerate(dimensions) if d.exhaustive],
         lambda row: _allowed(answers_of(row), constraints),
+        [_on_rows(goal, answers_of) for goal in together],
     )
     combinations = []
     for row in sorted(rows):
@@ -184,20 +229,22 @@ def build(
 
 COMBINATIONS: tuple[Combination, ...] = tuple(build())
 
-#: The Redis the rendered suites of combinations with a Redis (rate limits, cache) test against.
+#: The Redis the rendered suites of combinations with a Redis (rate limits, cache, jobs) test
+#: against.
 TEST_REDIS = "redis://127.0.0.1:6379"
 
 
 def rendered_test_env(combination: Combination) -> dict[str, str]:
     """Return the variables a combination's rendered test suite needs to reach its servers.
 
-    Each redis combination gets its own Redis database (1-15, from its id; 0 is left to people),
-    so combinations checked in parallel do not count in one keyspace; the rendered tests also
-    give each test a service name of its own (the keys' prefix), so even a shared database
-    would not mix their limits.
+    Each combination with rate limits or jobs on Redis gets its own Redis database (1-15, from
+    its id; 0 is left to people), so combinations checked in parallel do not count or queue in
+    one keyspace; the rendered tests also give each test a service name of its own (the keys'
+    prefix), so even a shared database would not mix their limits or jobs.
     """
     env: dict[str, str] = {}
-    if "redis" in (combination.answers.get("rate_limit_storage"), combination.answers.get("cache")):
+    answers = combination.answers
+    if "redis" in (answers.get("rate_limit_storage"), answers.get("cache"), answers.get("jobs")):
         database = 1 + zlib.crc32(combination.id.encode()) % 15
         env["TEST_REDIS_URL"] = f"{TEST_REDIS}/{database}"
     return env

@@ -69,12 +69,14 @@ def test_kubernetes_overlays_build_and_validate(
     project.require_rendered()
     objects = build(project.path / "deploy" / "kubernetes" / "overlays" / overlay)
     kinds = sorted(obj["kind"] for obj in objects)
+    # With jobs, the worker has a Deployment and a PodDisruptionBudget of its own.
+    twice = 2 if combination.answers["jobs"] != "none" else 1
     expected = [
         "ConfigMap",
-        "Deployment",
+        *["Deployment"] * twice,
         "HorizontalPodAutoscaler",
         *(["Job"] if combination.answers["database"] != "none" else []),
-        "PodDisruptionBudget",
+        *["PodDisruptionBudget"] * twice,
         "Service",
     ]
     assert kinds == expected
@@ -88,7 +90,7 @@ def test_kubernetes_overlays_build_and_validate(
     "combination", combination_params(c for c in DEPLOYED if _deploys(c, "cloud-run"))
 )
 def test_cloud_run_containers_validate(combination: Combination, projects: Projects) -> None:
-    """The service's and the migration job's containers are valid Kubernetes containers."""
+    """Every container of the Cloud Run files is a valid Kubernetes container."""
     project = projects.synced(combination)
     project.require_rendered()
     folder = project.path / "deploy" / "cloud-run"
@@ -104,6 +106,12 @@ def test_cloud_run_containers_validate(combination: Combination, projects: Proje
         ]
     else:
         assert not (folder / "migrate-job.yaml").exists()
+    if combination.answers["jobs"] != "none":
+        pool = yaml.safe_load((folder / "worker-pool.yaml").read_text(encoding="utf-8"))
+        assert (pool["apiVersion"], pool["kind"]) == ("run.googleapis.com/v1", "WorkerPool")
+        containers = [*containers, *pool["spec"]["template"]["spec"]["containers"]]
+    else:
+        assert not (folder / "worker-pool.yaml").exists()
     for container in containers:
         validate(as_pod(container))
 

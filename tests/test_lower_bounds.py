@@ -34,6 +34,7 @@ LOWEST_ANSWERS: dict[str, dict[str, Answer]] = {
         "tracing": "gcp",
         "rate_limit_storage": "redis",
         "cache": "redis",
+        "jobs": "redis",
         "deploy": ("kubernetes", "cloud-run"),
     },
     "loguru-mysql": {
@@ -67,6 +68,7 @@ def test_every_optional_dependency_is_at_its_lower_bound_somewhere() -> None:
         ("database", "sqlite"),
         ("rate_limit_storage", "redis"),
         ("cache", "redis"),
+        ("jobs", "redis"),
         ("error_aggregators", "sentry"),
         ("error_aggregators", "gcp"),
         ("tracing", "otlp"),

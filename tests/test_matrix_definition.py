@@ -6,11 +6,20 @@ import itertools
 import json
 import subprocess
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
 
-from tests.matrix import COMBINATIONS, DIMENSIONS, Dimension, build, github_matrix
+from tests.matrix import (
+    COMBINATIONS,
+    DIMENSIONS,
+    TOGETHER,
+    Answer,
+    Dimension,
+    build,
+    github_matrix,
+)
 from tests.projects import REPO_ROOT
 
 
@@ -68,6 +77,28 @@ def test_pairwise_dimensions_cover_every_pair() -> None:
         assert met == set(itertools.product(first.values, second.values)), (first, second)
     full_product = 2 * 3 * 4 * 3 * 2
     assert len(combinations) <= full_product // 4
+
+
+def test_together_sets_meet_in_some_combination() -> None:
+    """An answer set that no pair promises (a file rendered only under three answers) meets."""
+    for goal in TOGETHER:
+        assert any(goal(c.answers) for c in COMBINATIONS), goal
+    dimensions = [
+        Dimension("a", ("1", "2")),
+        Dimension("b", ("x", "y"), exhaustive=False),
+        Dimension("c", ("u", "v"), exhaustive=False),
+    ]
+    rare = {"a": "2", "b": "y", "c": "v"}
+
+    def together(answers: Mapping[str, Answer]) -> bool:
+        return all(answers[key] == value for key, value in rare.items())
+
+    assert not any(together(c.answers) for c in build(dimensions, [], []))
+    combinations = build(dimensions, [], [together])
+    assert any(together(c.answers) for c in combinations)
+    for first, second in itertools.combinations(dimensions, 2):
+        met = {(c.answers[first.question], c.answers[second.question]) for c in combinations}
+        assert met == set(itertools.product(first.values, second.values)), (first, second)
 
 
 def test_constraints_exclude_combinations() -> None:

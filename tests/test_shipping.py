@@ -98,6 +98,20 @@ def none_with_redis(template_repo: Path, tmp_path_factory: pytest.TempPathFactor
     return render_locked(template_repo, destination, database="none", rate_limit_storage="redis")
 
 
+@pytest.fixture(scope="module")
+def with_jobs(template_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Render with PostgreSQL and background jobs: compose runs a worker and Redis too."""
+    destination = tmp_path_factory.mktemp("shipping-jobs") / "my-service"
+    return render_locked(template_repo, destination, database="postgresql", jobs="redis")
+
+
+@pytest.fixture(scope="module")
+def none_with_jobs(template_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Render without a database but with background jobs: no migrations to wait for."""
+    destination = tmp_path_factory.mktemp("shipping-none-jobs") / "my-service"
+    return render_locked(template_repo, destination, database="none", jobs="redis")
+
+
 #: Fixture name -> (database, rate_limit_storage) of the render it returns.
 RENDERS = {
     "project": ("sqlite", "memory"),
@@ -388,6 +402,46 @@ def test_redis_is_a_healthy_dependency_in_compose_and_a_ci_service(with_redis: P
     assert "healthcheck" in redis
     workflow = yaml.safe_load(
         (with_redis / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8")
+    )
+    test_job = workflow["jobs"]["test"]
+    assert "redis" in test_job["services"]
+    assert test_job["env"]["TEST_REDIS_URL"].startswith("redis://127.0.0.1:6379")
+
+
+@pytest.mark.parametrize("render_name", ["with_jobs", "none_with_jobs"])
+def test_jobs_run_a_worker_next_to_the_app_and_redis_in_compose_and_ci(
+    request: pytest.FixtureRequest, render_name: str
+) -> None:
+    """The worker is the app's image with another command and the app's dependencies.
+
+    It has no health check of the API's to fail, and Redis keeps queued jobs across a restart.
+    """
+    project: Path = request.getfixturevalue(render_name)
+    checker = tool("check-jsonschema")
+    for relative, schema in [
+        ("docker-compose.yml", "vendor.compose-spec"),
+        (".github/workflows/ci.yml", "vendor.github-workflows"),
+    ]:
+        result = check(checker, "--builtin-schema", schema, relative, cwd=project)
+        assert result.returncode == 0, result.stdout + result.stderr
+    compose = yaml.safe_load((project / "docker-compose.yml").read_text(encoding="utf-8"))
+    services = compose["services"]
+    app, worker, redis = services["app"], services["worker"], services["redis"]
+    assert worker["command"] == ["python", "-m", f"{PACKAGE}.worker"]
+    assert (worker["image"], worker["build"]) == (app["image"], app["build"])
+    assert worker["depends_on"] == app["depends_on"]
+    assert worker["depends_on"]["redis"] == {"condition": "service_healthy"}
+    for service in (app, worker):
+        variables = service["environment"]
+        assert variables[f"{PACKAGE.upper()}_JOBS__REDIS_URL"] == "redis://redis:6379/0"
+        assert variables[f"{PACKAGE.upper()}_ENVIRONMENT"] == "production"
+    assert worker["healthcheck"] == {"disable": True}
+    assert "ports" not in worker
+    assert redis["command"] == ["redis-server", "--appendonly", "yes"]
+    if render_name == "with_jobs":
+        assert "migrate" in worker["depends_on"]
+    workflow = yaml.safe_load(
+        (project / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8")
     )
     test_job = workflow["jobs"]["test"]
     assert "redis" in test_job["services"]
