@@ -65,7 +65,7 @@ POLL_SECONDS = 0.02
 #: Bounds: the worker's start, and its drain of the queue on top of a floor per job.
 READY_BOUND_S = 60.0
 DRAIN_BOUND_S_PER_JOB = 0.1
-#: The worker gets JOBS__SHUTDOWN_TIMEOUT (20 s by default) and this much more to stop.
+#: The worker gets SERVER__SHUTDOWN_TIMEOUT (20 s by default) and this much more to stop.
 STOP_BOUND_S = 40.0
 
 

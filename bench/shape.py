@@ -5,7 +5,8 @@ richest render (issue 11).
 
 Run ``uv run python -m bench.shape``; ``--check`` exits 1 when a count is over its target.
 Settings are counted in the rendered `.env.example`, which a rendered test keeps equal to the
-settings model.
+settings model: the variables with the service's prefix (`MY_SERVICE_...`), not those of other
+programs it lists for Docker Compose (`DATABASE_PASSWORD`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import copier
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "template"
 JINJA_IF = re.compile(r"{%-?\s*if\b")
+#: The env prefix of a render with the default package name.
+PREFIX = "MY_SERVICE_"
 TARGETS = {"if blocks": 150, "if blocks in main.py": 5, "settings": 40}
 #: Every feature on; tracing has two exporters, so both are rendered.
 RICHEST = [
@@ -65,7 +68,8 @@ def settings_count(answers: Mapping[str, object]) -> int:
             quiet=True,
         )
         lines = (Path(destination) / ".env.example").read_text().splitlines()
-    return sum(bool(re.match(r"#? ?[A-Z][A-Z0-9_]*=", line)) for line in lines)
+    setting = re.compile(rf"#? ?{PREFIX}[A-Z0-9_]+=")
+    return sum(bool(setting.match(line)) for line in lines)
 
 
 def main(argv: list[str] | None = None) -> int:
